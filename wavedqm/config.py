@@ -1,0 +1,268 @@
+"""Configuration: TOML file (stdlib ``tomllib``) over the defaults in ``wavedqm.constants``.
+
+Every section is a frozen dataclass. ``load_config`` refuses an unknown key or a value of the
+wrong type with the key, the value and what was expected; command-line flags are applied on top
+with ``Config.with_overrides``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wavedqm import constants as C
+from wavedqm.errors import ConfigError
+
+
+def parse_channel_list(spec: str | list[int], n_channels: int) -> tuple[int, ...]:
+    """``"4-15,20-31"`` or ``[4, 5, ...]`` -> sorted channel numbers, each in [0, n_channels)."""
+    if isinstance(spec, list):
+        channels = {int(c) for c in spec}
+    else:
+        channels = set()
+        for part in spec.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            lo, sep, hi = part.partition("-")
+            try:
+                first, last = int(lo), int(hi) if sep else int(lo)
+            except ValueError:
+                raise ConfigError(
+                    f"light.active_channels: {spec!r}: {part!r} is not a channel or range "
+                    f"(expected e.g. '4-15,20-31')"
+                ) from None
+            channels.update(range(first, last + 1))
+    bad = sorted(c for c in channels if not 0 <= c < n_channels)
+    if bad:
+        raise ConfigError(
+            f"light.active_channels: channels {bad} are outside 0..{n_channels - 1}"
+        )
+    return tuple(sorted(channels))
+
+
+@dataclass(frozen=True)
+class LightConfig:
+    """Light-DQM constants; ADC16 counts unless the name says otherwise."""
+
+    pedestal_samples: int = C.PEDESTAL_SAMPLES
+    ptp_threshold_adc16: float = float(C.PTP_THRESHOLD_ADC16)
+    flatline_threshold_adc16: float = float(C.FLATLINE_THRESHOLD_ADC16)
+    clip_level_adc16: int = C.LIGHT_CLIP_LEVEL_ADC16
+    baseline_range_adc16: tuple[float, float] = C.BASELINE_RANGE_ADC16
+    baseline_spread_limit_adc16: float = C.BASELINE_SPREAD_LIMIT_ADC16
+    confidence_level: float = C.CONFIDENCE_LEVEL
+    n_adcs: int = C.LIGHT_N_ADCS
+    n_channels: int = C.LIGHT_N_CHANNELS
+    active_channels: str = C.LIGHT_ACTIVE_CHANNELS
+    epcb_size: int = C.LIGHT_EPCB_SIZE
+    tpc_adc_pairs: tuple[tuple[int, int], ...] = C.LIGHT_TPC_ADC_PAIRS
+    tpc_split_channel: int = C.LIGHT_TPC_SPLIT_CHANNEL
+    sample_period_us: float = C.LIGHT_SAMPLE_PERIOD_US
+    adc_range_v: float = C.LIGHT_ADC_RANGE_V
+    channel_status_csv: str = ""
+    """Known problems (8 rows x 64 values); empty: every active channel is 'good'."""
+    max_events: int = 0
+    """Analyse at most this many events per file (0: all of them)."""
+
+    def active_channel_list(self) -> tuple[int, ...]:
+        return parse_channel_list(self.active_channels, self.n_channels)
+
+
+@dataclass(frozen=True)
+class WatchConfig:
+    """Which files the daemon picks up and when a file counts as complete."""
+
+    paths: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = C.FLOW_PATTERNS
+    settle_seconds: float = C.SETTLE_SECONDS
+    min_file_age_seconds: float = C.MIN_FILE_AGE_SECONDS
+    max_file_size_bytes: int = C.MAX_FILE_SIZE_BYTES
+    poll: bool = False
+    poll_interval_seconds: float = C.POLL_INTERVAL_SECONDS
+    queue_max_files: int = C.QUEUE_MAX_FILES
+    recursive: bool = True
+
+
+@dataclass(frozen=True)
+class ReaderConfig:
+    chunk_bytes: int = C.READ_CHUNK_BYTES
+    """Bytes of raw samples per batch (bounds memory)."""
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    dir: str = C.OUTPUT_DIR
+    state_dir: str = C.STATE_DIR
+    status_csv: str = ""
+    """Where to write the channel-status CSV of the latest file (empty: not written)."""
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    listen: str = C.LISTEN_ADDRESS
+    pushgateway: str = ""
+    job: str = "wavedqm"
+
+
+@dataclass(frozen=True)
+class Config:
+    light: LightConfig = field(default_factory=LightConfig)
+    watch: WatchConfig = field(default_factory=WatchConfig)
+    reader: ReaderConfig = field(default_factory=ReaderConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+
+    def with_overrides(self, **sections: dict[str, Any]) -> Config:
+        """A copy with ``section={key: value}`` applied; ``None`` values are ignored."""
+        changes = {}
+        for name, values in sections.items():
+            current = getattr(self, name)
+            given = {k: v for k, v in values.items() if v is not None}
+            if given:
+                raw = dataclasses.asdict(current) | given
+                changes[name] = _build(type(current), raw, name)
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against annotation ``tp``; return it converted (lists -> tuples)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        errors = []
+        for option in typing.get_args(tp):
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"{key}: {value!r} is not {_type_name(tp)}")
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: {value!r} is not a list (expected {_type_name(tp)})")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(
+                f"{key}: {value!r} has {len(value)} items (expected {len(args)}: {_type_name(tp)})"
+            )
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: {value!r} is not a boolean (expected true or false)")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: {value!r} is not an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key}: {value!r} is not a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: {value!r} is not a string")
+        return value
+    raise ConfigError(f"{key}: unsupported type {tp!r}")  # pragma: no cover
+
+
+def _build(cls: type, raw: dict[str, Any], section: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown key {section}.{unknown[0]} (expected one of: {', '.join(sorted(names))})"
+        )
+    values = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in raw.items()}
+    obj = cls(**values)
+    _validate(obj, section)
+    return obj
+
+
+def _validate(obj: Any, section: str) -> None:
+    """Range checks that types alone cannot express."""
+    if isinstance(obj, LightConfig):
+        obj.active_channel_list()
+        if obj.pedestal_samples < 2:
+            raise ConfigError(
+                f"light.pedestal_samples: {obj.pedestal_samples} (expected at least 2)"
+            )
+        lo, hi = obj.baseline_range_adc16
+        if lo >= hi:
+            raise ConfigError(
+                f"light.baseline_range_adc16: {[lo, hi]} (expected [low, high] with low < high)"
+            )
+        if not 0 < obj.confidence_level < 1:
+            raise ConfigError(
+                f"light.confidence_level: {obj.confidence_level} (expected between 0 and 1)"
+            )
+        for pair in obj.tpc_adc_pairs:
+            if any(not 0 <= a < obj.n_adcs for a in pair):
+                raise ConfigError(
+                    f"light.tpc_adc_pairs: {pair} names an ADC outside 0..{obj.n_adcs - 1}"
+                )
+    if isinstance(obj, MetricsConfig):
+        parse_listen(obj.listen)
+    if isinstance(obj, ReaderConfig) and obj.chunk_bytes < 2**20:
+        raise ConfigError(f"reader.chunk_bytes: {obj.chunk_bytes} (expected at least 1048576)")
+    if isinstance(obj, WatchConfig) and obj.settle_seconds < 0:
+        raise ConfigError(f"watch.settle_seconds: {obj.settle_seconds} (expected >= 0)")
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``"127.0.0.1:9108"`` -> (host, port); port 0 picks a free port."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f"metrics.listen: {listen!r} (expected HOST:PORT, e.g. 127.0.0.1:9108)")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    """Build a Config from a parsed TOML document, refusing unknown sections and keys."""
+    hints = typing.get_type_hints(Config)
+    unknown = sorted(set(raw) - set(hints))
+    if unknown:
+        raise ConfigError(
+            f"unknown section [{unknown[0]}] (expected one of: {', '.join(sorted(hints))})"
+        )
+    sections = {}
+    for name, cls in hints.items():
+        given = raw.get(name, {})
+        if not isinstance(given, dict):
+            raise ConfigError(f"{name}: {given!r} is not a table (expected [{name}])")
+        sections[name] = _build(cls, given, name)
+    return Config(**sections)
+
+
+def load_config(path: str | Path | None) -> Config:
+    """Read a TOML config file (``None``: all defaults)."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    try:
+        return config_from_dict(raw)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None

@@ -1,0 +1,37 @@
+"""Exceptions with a short ``reason`` code (the Prometheus label) and a specific message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class WavedqmError(Exception):
+    """Base class of wavedqm's own errors."""
+
+
+class ConfigError(WavedqmError):
+    """A configuration key, value or type is wrong: the message names key, value, expectation."""
+
+
+class FileNotReady(WavedqmError):
+    """The file is still being written (HDF5 lock held, size changing): retry later."""
+
+    def __init__(self, path: Path | str, why: str) -> None:
+        self.path = Path(path)
+        self.why = why
+        super().__init__(f"{self.path}: not ready: {why}")
+
+
+class InputFileError(WavedqmError):
+    """A bad input file. ``reason`` is a short label (``not_hdf5``, ``truncated``, ``empty``,
+    ``wrong_layout``, ``no_data``, ``too_large``, ``read_error``, ``unsupported``)."""
+
+    def __init__(self, path: Path | str, reason: str, what: str, expected: str = "") -> None:
+        self.path = Path(path)
+        self.reason = reason
+        self.what = what
+        self.expected = expected
+        msg = f"{self.path}: {what}"
+        if expected:
+            msg += f" (expected {expected})"
+        super().__init__(msg)
