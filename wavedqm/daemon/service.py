@@ -1,0 +1,519 @@
+"""The daemon: watch folders, decide when each file is complete, process it exactly once.
+
+Threads (all daemon threads):
+
+- the watchdog observer: events on matching files -> :meth:`SettleTracker.touch` (never blocks
+  on processing);
+- the settle thread: every tick moves files that are complete (or due for a retry) into a
+  bounded queue, without duplicates, skipping files the ledger has already seen;
+- one worker: takes a file, checks the ledger again, calls ``handle(path, completed_at)`` and
+  records the result. ``handle`` is never called concurrently;
+- a heartbeat (only under a systemd watchdog): ``WATCHDOG=1`` while :meth:`Service.healthy`.
+
+``handle`` returns normally on success; raises ``InputFileError`` for a bad file (recorded
+failed with ``e.reason``, not retried); raises ``FileNotReady`` to be retried after
+``not_ready_retry_seconds``; anything else is logged with its traceback and recorded failed
+with reason ``"internal"``. The service keeps running in every case.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from watchdog.observers.api import BaseObserver
+
+from wavedqm import constants as C
+from wavedqm.config import Config
+from wavedqm.daemon import sdnotify
+from wavedqm.daemon.ledger import FileKey, Ledger, Status, fingerprint
+from wavedqm.daemon.settle import SettleTracker
+from wavedqm.daemon.watcher import Watcher, scan
+from wavedqm.errors import FileNotReady, InputFileError
+from wavedqm.logs import get_logger
+
+log = get_logger(__name__)
+
+Handle = Callable[[Path, float], None]
+"""``handle(path, completed_at)``: process one complete file; ``completed_at`` is the unix
+time (s) at which it was judged complete."""
+
+REASON_TOO_LARGE = "too_large"
+REASON_INTERNAL = "internal"
+REASON_READ_ERROR = "read_error"
+
+
+@dataclass(frozen=True)
+class _Item:
+    path: Path
+    completed_at: float
+    """Unix time (s) the file was judged complete."""
+
+
+class Service:
+    """The watching/processing daemon for one :class:`~wavedqm.config.Config`.
+
+    ``on_queue_size(n)`` is called whenever the number of queued files changes;
+    ``on_event(name, **fields)`` for every structlog event of a file (``file_detected``,
+    ``file_complete``, ``file_queued``, ``file_processing``, ``file_done``, ``file_failed``,
+    ``file_not_ready``, ``skipped_seen``). Both are called from service threads and must be
+    quick; their exceptions are logged and ignored.
+    """
+
+    def __init__(
+        self,
+        cfg: Config,
+        handle: Handle,
+        *,
+        on_queue_size: Callable[[int], None] | None = None,
+        on_event: Callable[..., None] | None = None,
+        not_ready_retry_seconds: float = C.NOT_READY_RETRY_SECONDS,
+        observer_factory: Callable[[], BaseObserver] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self._handle = handle
+        self._on_queue_size = on_queue_size
+        self._on_event = on_event
+        self.not_ready_retry_seconds = float(not_ready_retry_seconds)
+        w = cfg.watch
+        self.tracker = SettleTracker(w.settle_seconds, w.min_file_age_seconds)
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=max(1, w.queue_max_files))
+        self._watcher = Watcher.from_config(w, self._on_change, observer_factory)
+        self._tick = max(0.02, min(0.25, w.settle_seconds / 5))
+        """Settle-thread period (s)."""
+
+        self._lock = threading.Lock()
+        self._queued: set[Path] = set()
+        self._current: Path | None = None
+        self._worker_busy = False
+        """True from taking a file off the queue until its follow-up is done."""
+        self._dirty: set[Path] = set()
+        """Files that settled again while being processed: re-checked once done."""
+        self._retry: dict[Path, float] = {}
+        """Not-ready files -> monotonic time (s) of the next attempt."""
+        self._settle_pass = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: dict[str, threading.Thread] = {}
+        self._ledger: Ledger | None = None
+        self._started = False
+        self._stopped = False
+        self._started_at = 0.0
+        self._counts = {"ok": 0, "failed": 0, "not_ready": 0, "skipped_seen": 0}
+        self._last: dict[str, Any] = {}
+        self._queue_full_logged = False
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            raise RuntimeError("Service not started")
+        return self._ledger
+
+    @property
+    def watch_mode(self) -> str:
+        """``"inotify"`` or ``"polling"`` once started."""
+        return self._watcher.mode
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the ledger, start watching, queue files that arrived while down, start the
+        worker; then tell systemd ``READY=1``. Raises ``ConfigError`` for a missing folder."""
+        if self._started:
+            raise RuntimeError("Service already started")
+        self._ledger = Ledger(Path(self.cfg.output.state_dir))
+        try:
+            # Watch first, then scan: a file arriving in between is seen by one or the other.
+            self._watcher.start()
+            try:
+                self._startup_scan()
+            except BaseException:
+                self._watcher.stop()
+                raise
+        except BaseException:
+            self._ledger.close()
+            raise
+        self._started = True
+        self._started_at = time.time()
+        self._spawn("wavedqm-settle", self._settle_loop)
+        self._spawn("wavedqm-worker", self._worker_loop)
+        interval = sdnotify.watchdog_interval()
+        if interval is not None:
+            self._spawn("wavedqm-heartbeat", lambda: self._heartbeat_loop(interval))
+        log.info(
+            "service_started",
+            paths=[str(p) for p in self._watcher.paths],
+            patterns=list(self._watcher.patterns),
+            mode=self.watch_mode,
+            settle_seconds=self.tracker.settle_seconds,
+            watchdog_interval_seconds=interval,
+        )
+        sdnotify.notify("READY=1\nSTATUS=" + self._status_line())
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop watching, let the worker finish the file in hand (files still queued are left
+        for the next start-up scan), join the threads. True if everything stopped within
+        ``timeout`` (s); if the worker is still busy it is left to finish in the background."""
+        if not self._started or self._stopped:
+            return True
+        self._stopped = True
+        deadline = time.monotonic() + timeout
+        sdnotify.notify("STOPPING=1")
+        with self._lock:
+            current = self._current
+        log.info("service_stopping", processing=str(current) if current else None)
+        self._watcher.stop(timeout)
+        self._stop.set()
+        for thread in self._threads.values():
+            thread.join(max(0.0, deadline - time.monotonic()))
+        busy = [name for name, t in self._threads.items() if t.is_alive()]
+        if busy:
+            with self._lock:
+                current = self._current
+            log.warning(
+                "service_stop_timeout",
+                threads=busy,
+                processing=str(current) if current else None,
+                timeout_seconds=timeout,
+            )
+            return False
+        self.ledger.close()
+        log.info("service_stopped", **self._counts)
+        return True
+
+    def run_forever(self) -> None:
+        """Start (if needed), block until SIGTERM or SIGINT, then stop cleanly.
+
+        Must be called from the main thread (signal handlers)."""
+        requested = threading.Event()
+
+        def on_signal(signum: int, _frame: object) -> None:
+            log.info("signal_received", signal=signal.Signals(signum).name)
+            requested.set()
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            if not self._started:
+                self.start()
+            while not requested.wait(0.5):
+                pass
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+            self.stop()
+
+    def healthy(self) -> bool:
+        """True while running with the observer, settle and worker threads alive."""
+        if not self._started or self._stopped:
+            return False
+        threads = [self._threads.get(n) for n in ("wavedqm-settle", "wavedqm-worker")]
+        return self._watcher.is_alive() and all(t is not None and t.is_alive() for t in threads)
+
+    def status(self) -> dict[str, Any]:
+        """A snapshot for systemd ``STATUS=`` and ``/healthz``: last file, queue, counts."""
+        with self._lock:
+            current = self._current
+            retrying = len(self._retry)
+            last = dict(self._last)
+            counts = dict(self._counts)
+        return {
+            "healthy": self.healthy(),
+            "watch_mode": self.watch_mode,
+            "started_at": self._started_at,
+            "queue": self._queue.qsize(),
+            "settling": len(self.tracker),
+            "retrying": retrying,
+            "processing": str(current) if current else None,
+            "last_file": last.get("path"),
+            "last_status": last.get("status"),
+            "last_reason": last.get("reason"),
+            "last_finished_at": last.get("finished_at"),
+            "counts": counts,
+        }
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` (s) until nothing is settling, queued, retrying or being
+        processed. True if idle. (Events not yet delivered by the observer are not seen.)"""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if self._settle_pass.acquire(timeout=max(0.0, remaining)):
+                try:
+                    with self._lock:
+                        idle = (
+                            not self._queued
+                            and self._current is None
+                            and not self._worker_busy
+                            and not self._retry
+                            and self._queue.empty()
+                        )
+                    idle = idle and len(self.tracker) == 0
+                finally:
+                    self._settle_pass.release()
+                if idle:
+                    return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.02)
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        self._threads[name] = thread
+        thread.start()
+
+    def _event(self, name: str, level: str = "info", **fields: Any) -> None:
+        """Log a structlog event and pass it to ``on_event``."""
+        getattr(log, level)(name, **fields)
+        if self._on_event is not None:
+            try:
+                self._on_event(name, **fields)
+            except Exception:
+                log.exception("on_event_callback_failed", event_name=name)
+
+    def _queue_size_changed(self) -> None:
+        if self._on_queue_size is not None:
+            try:
+                self._on_queue_size(self._queue.qsize())
+            except Exception:
+                log.exception("on_queue_size_callback_failed")
+
+    def _on_change(self, path: Path) -> None:
+        """Observer thread: a matching file changed, was closed or renamed in."""
+        new = path not in self.tracker
+        if self.tracker.touch(path) and new:
+            self._event("file_detected", path=str(path), source="event")
+
+    def _startup_scan(self) -> None:
+        """Files that arrived while the daemon was down: unseen ones start settling."""
+        found = scan(self._watcher.paths, self._watcher.patterns, self._watcher.recursive)
+        n_new = 0
+        for path in found:
+            try:
+                key = fingerprint(path, read_header=False)
+            except OSError:
+                continue  # vanished
+            if self.ledger.seen(key):
+                continue
+            if self.tracker.touch(path):
+                n_new += 1
+                self._event("file_detected", path=str(path), source="scan")
+        log.info("startup_scan", found=len(found), unseen=n_new)
+
+    def _settle_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with self._settle_pass:
+                    self._settle_once()
+            except Exception:
+                log.exception("settle_loop_error")
+            self._stop.wait(self._tick)
+
+    def _settle_once(self) -> None:
+        for path in self.tracker.due():
+            self._offer(path, retry=False)
+        now = time.monotonic()
+        with self._lock:
+            retries = [p for p, t in self._retry.items() if t <= now]
+            for p in retries:
+                del self._retry[p]
+        for path in retries:
+            self._offer(path, retry=True)
+
+    def _offer(self, path: Path, *, retry: bool) -> None:
+        """Settle thread: queue a complete file unless queued, in hand or already seen."""
+        completed_at = time.time()
+        if not retry:
+            self._event("file_complete", path=str(path))
+        with self._lock:
+            if path == self._current:
+                self._dirty.add(path)  # changed while being processed: re-check afterwards
+                return
+            if path in self._queued:
+                return
+            self._retry.pop(path, None)
+        try:
+            key = fingerprint(path, read_header=False)
+        except FileNotFoundError:
+            log.info("file_vanished", path=str(path))
+            return
+        except OSError:
+            key = None  # the worker reports it
+        if key is not None and self.ledger.seen(key):
+            self._skipped(path, key)
+            return
+        with self._lock:
+            self._queued.add(path)
+        item = _Item(path, completed_at)
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                break
+            except queue.Full:
+                if not self._queue_full_logged:
+                    self._queue_full_logged = True
+                    log.warning("queue_full", max_files=self._queue.maxsize, path=str(path))
+        else:
+            with self._lock:
+                self._queued.discard(path)
+            return
+        self._queue_full_logged = False
+        self._event("file_queued", path=str(path), retry=retry, queue=self._queue.qsize())
+        self._queue_size_changed()
+
+    def _skipped(self, path: Path, key: FileKey) -> None:
+        with self._lock:
+            self._counts["skipped_seen"] += 1
+        self._event("skipped_seen", path=str(path), size_bytes=key.size)
+
+    def _worker_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            with self._lock:
+                self._queued.discard(item.path)
+                self._current = item.path
+                self._worker_busy = True
+            self._queue_size_changed()
+            try:
+                self._process(item)
+            except Exception:
+                log.exception("worker_error", path=str(item.path))
+            finally:
+                with self._lock:
+                    self._current = None
+                    dirty = item.path in self._dirty
+                    self._dirty.discard(item.path)
+                if dirty:
+                    self.tracker.touch(item.path)
+                with self._lock:
+                    self._worker_busy = False
+                self._queue.task_done()
+
+    def _process(self, item: _Item) -> None:
+        """Worker thread: ledger check, size limit, ``handle``, record the result."""
+        path = item.path
+        try:
+            key = fingerprint(path)
+        except FileNotFoundError:
+            log.info("file_vanished", path=str(path))
+            return
+        except OSError as e:
+            self._unreadable(path, e)
+            return
+        if self.ledger.seen(key):
+            self._skipped(path, key)
+            return
+        limit = self.cfg.watch.max_file_size_bytes
+        if key.size > limit:
+            self._finish(
+                key,
+                "failed",
+                REASON_TOO_LARGE,
+                0.0,
+                error=f"{path}: {key.size} bytes (expected at most {limit}: "
+                "watch.max_file_size_bytes)",
+            )
+            return
+        self._event(
+            "file_processing",
+            path=str(path),
+            size_bytes=key.size,
+            wait_seconds=round(time.time() - item.completed_at, 3),
+        )
+        t0 = time.perf_counter()
+        try:
+            self._handle(path, item.completed_at)
+        except FileNotReady as e:
+            with self._lock:
+                self._retry[path] = time.monotonic() + self.not_ready_retry_seconds
+                self._counts["not_ready"] += 1
+            self._event(
+                "file_not_ready",
+                path=str(path),
+                why=e.why,
+                retry_in_seconds=self.not_ready_retry_seconds,
+            )
+        except InputFileError as e:
+            self._finish(key, "failed", e.reason, time.perf_counter() - t0, error=str(e))
+        except Exception as e:
+            seconds = time.perf_counter() - t0
+            log.exception("handle_raised", path=str(path))
+            self._finish(key, "failed", REASON_INTERNAL, seconds, error=repr(e))
+        else:
+            self._finish(key, "ok", "", time.perf_counter() - t0)
+
+    def _unreadable(self, path: Path, e: OSError) -> None:
+        """The file exists but cannot be opened: record it failed once (by its stat)."""
+        try:
+            key = fingerprint(path, read_header=False)
+        except OSError:
+            log.warning("file_failed", path=str(path), reason=REASON_READ_ERROR, error=str(e))
+            return
+        if not self.ledger.seen(key):
+            self._finish(key, "failed", REASON_READ_ERROR, 0.0, error=str(e))
+
+    def _finish(
+        self, key: FileKey, status: Status, reason: str, seconds: float, error: str = ""
+    ) -> None:
+        try:
+            self.ledger.record(key, status, reason, seconds)
+        except sqlite3.Error as e:
+            log.error("ledger_write_failed", path=str(key.path), error=str(e))
+        with self._lock:
+            self._counts[status] += 1
+            self._last = {
+                "path": str(key.path),
+                "status": status,
+                "reason": reason,
+                "finished_at": time.time(),
+                "seconds": seconds,
+            }
+        if status == "ok":
+            self._event("file_done", path=str(key.path), seconds=round(seconds, 3))
+        else:
+            self._event(
+                "file_failed",
+                level="warning",
+                path=str(key.path),
+                reason=reason,
+                error=error,
+                seconds=round(seconds, 3),
+            )
+        sdnotify.notify("STATUS=" + self._status_line())
+
+    def _status_line(self) -> str:
+        """One line for systemd ``STATUS=``."""
+        with self._lock:
+            last = dict(self._last)
+            counts = dict(self._counts)
+        parts = []
+        if last:
+            result = last["status"] + (f" ({last['reason']})" if last["reason"] else "")
+            parts.append(f"last {Path(last['path']).name}: {result}")
+        else:
+            parts.append(f"watching {len(self._watcher.paths)} folder(s) ({self.watch_mode})")
+        parts.append(f"queue {self._queue.qsize()}")
+        parts.append(f"ok {counts['ok']}, failed {counts['failed']}")
+        return "; ".join(parts)
+
+    def _heartbeat_loop(self, interval: float) -> None:
+        warned = False
+        while not self._stop.wait(interval):
+            if self.healthy():
+                sdnotify.notify("WATCHDOG=1")
+                warned = False
+            elif not warned:
+                warned = True
+                log.error("unhealthy_watchdog_withheld", status=self.status())
