@@ -1,0 +1,604 @@
+"""Reader of ndlar_flow / h5flow ``.FLOW.hdf5`` files: light waveforms in bounded row chunks.
+
+Layout (spec: flow-hdf5.md): ``light/events/data`` holds one row per trigger (``trig_type``,
+``wvfm_valid`` (n_adcs, n_channels), ``utime_ms`` (n_adcs,) ...); ``light/wvfm/data`` one row per
+trigger with a single field ``samples``, int16 ADC16 counts of shape
+(n_adcs, n_channels, n_samples). The two tables are 1:1 by row. A file may hold light, charge
+(``charge/events/data``, ``charge/calib_prompt_hits/data``) or both.
+
+Reading: rows ``[a, b)`` of the waveform table go straight into one preallocated int16 buffer
+through a hyperslab read whose memory type names only the ``samples`` field, so no field
+extraction or copy follows and memory stays bounded by ``chunk_bytes`` whatever the file size.
+For gzip-compressed files (with or without the shuffle filter, as h5flow writes them) whole
+HDF5 chunks are read raw (``read_direct_chunk``) and inflated with ``zlib`` on a small thread
+pool (zlib releases the GIL): h5py inflates on one thread only. Any other filter pipeline,
+or a chunk that cannot be read raw, goes through h5py.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import h5py
+import numpy as np
+
+from wavedqm import constants as C
+from wavedqm.errors import FileNotReady, InputFileError
+from wavedqm.formats.batch import WaveformBatch
+from wavedqm.logs import get_logger
+
+log = get_logger(__name__)
+
+FORMAT_NAME = "flow-hdf5"
+LIGHT_EVENTS = "light/events/data"
+LIGHT_WVFM = "light/wvfm/data"
+CHARGE_EVENTS = "charge/events/data"
+CHARGE_HITS = "charge/calib_prompt_hits/data"
+EXPECTED_LAYOUT = "an ndlar_flow file with light/events/data and light/wvfm/data"
+SAMPLES_FIELD = "samples"
+EVENT_FIELDS = ("trig_type", "wvfm_valid", "utime_ms")
+N_SAMPLES_ATTR = "n_samples"
+METADATA_READ_ROWS = 65536
+"""Rows of the (small) event tables read at once when scanning times (~45 MB at most)."""
+DEFAULT_THREADS = 2
+"""Inflate threads for gzip files (the target machines have 2 cores)."""
+LOCKING: Any = "best-effort"
+"""h5py ``locking=``: take the HDF5 lock (so a file its writer still holds fails with errno 11)
+but do not fail on file systems without lock support (NFS without lockd)."""
+
+
+@dataclass(frozen=True)
+class FlowInfo:
+    """What a ``.FLOW.hdf5`` file holds, read from its metadata and event tables only.
+
+    Times are unix seconds: from ``light/events`` ``utime_ms`` (an event's time is the max over
+    its ADCs; zeros are ignored) or, in a file without light, from ``charge/events``
+    ``unix_ts`` (+ ``unix_ts_usec``). ``None`` when the file holds no valid time.
+    """
+
+    path: Path
+    size_bytes: int
+    has_light: bool
+    has_charge: bool
+    n_light_events: int
+    n_adcs: int
+    n_channels: int
+    n_samples: int
+    compression: str | None
+    """Filter pipeline of the waveform table, e.g. ``"gzip+shuffle"``, ``"lzf"``; None: raw."""
+    chunk_rows: int | None
+    """Rows per HDF5 chunk of the waveform table; None: contiguous (or no light)."""
+    time_start_s: float | None
+    time_end_s: float | None
+    n_charge_events: int
+    n_charge_hits: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: plain str/int/float/bool/None values, plus ``"format": "flow-hdf5"``."""
+        out: dict[str, Any] = {"format": FORMAT_NAME}
+        out.update(asdict(self))
+        out["path"] = str(self.path)
+        return out
+
+
+@dataclass(frozen=True)
+class _LightLayout:
+    """The validated light tables of an open file."""
+
+    events: h5py.Dataset
+    wvfm: h5py.Dataset
+    n_events: int
+    n_adcs: int
+    n_channels: int
+    n_samples: int
+    event_mem_dtype: np.dtype
+    """Memory dtype naming only the event fields read (``EVENT_FIELDS``, file field types)."""
+
+
+# --------------------------------------------------------------------------------------------
+# opening and classification of errors
+
+
+def _open_error(path: Path, err: OSError) -> Exception:
+    """The wavedqm error for an h5py failure to open ``path``."""
+    msg = str(err)
+    low = msg.lower()
+    if err.errno == errno.EAGAIN or "unable to lock file" in low:
+        return FileNotReady(path, f"the HDF5 file is locked by its writer ({msg})")
+    if "signature not found" in low:
+        return InputFileError(
+            path, "not_hdf5", "not an HDF5 file (no HDF5 signature)", "an HDF5 .FLOW.hdf5 file"
+        )
+    if "truncated" in low or "eof" in low:
+        return InputFileError(
+            path, "truncated", f"truncated HDF5 file ({msg})", "a completely written file"
+        )
+    return InputFileError(path, "read_error", f"cannot open the HDF5 file ({msg})")
+
+
+def _data_error(path: Path, err: Exception, what: str) -> InputFileError:
+    """The wavedqm error for a failure while reading tables of an open file."""
+    msg = str(err)
+    low = msg.lower()
+    if "truncated" in low or "eof" in low or "addr overflow" in low:
+        return InputFileError(
+            path, "truncated", f"truncated HDF5 file: {what}: {msg}", "a completely written file"
+        )
+    return InputFileError(path, "read_error", f"{what}: {msg}")
+
+
+def open_flow(path: Path, locking: Any = LOCKING, **h5py_kwargs: Any) -> h5py.File:
+    """Open ``path`` read-only, or raise ``InputFileError`` (``empty``, ``not_hdf5``,
+    ``truncated``, ``read_error``) or ``FileNotReady`` (the writer holds the HDF5 lock).
+
+    A missing file raises ``FileNotFoundError`` as usual. ``h5py_kwargs`` go to ``h5py.File``.
+    """
+    size = os.stat(path).st_size
+    if size == 0:
+        raise InputFileError(path, "empty", "file is empty (0 bytes)", "an HDF5 .FLOW.hdf5 file")
+    try:
+        return h5py.File(path, "r", locking=locking, **h5py_kwargs)
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise _open_error(path, err) from err
+
+
+# --------------------------------------------------------------------------------------------
+# layout checks
+
+
+def _wrong(path: Path, what: str, expected: str) -> InputFileError:
+    return InputFileError(path, "wrong_layout", what, expected)
+
+
+def _get_table(f: h5py.File, name: str, path: Path) -> h5py.Dataset:
+    obj = f.get(name)
+    if obj is None:
+        raise _wrong(path, f"the light group has no {name}", EXPECTED_LAYOUT)
+    if not isinstance(obj, h5py.Dataset):
+        raise _wrong(path, f"{name} is a {type(obj).__name__}, not a dataset", EXPECTED_LAYOUT)
+    if obj.ndim != 1 or obj.dtype.fields is None:
+        raise _wrong(
+            path,
+            f"{name} is a {obj.ndim}-D dataset of dtype {obj.dtype}",
+            "a 1-D table with named fields (h5flow layout)",
+        )
+    return obj
+
+
+def _n_samples_attr(f: h5py.File, wvfm: h5py.Dataset) -> int | None:
+    """``n_samples`` attribute of the waveform table, else of its group or of light/events."""
+    for obj in (wvfm, f.get("light/wvfm"), f.get("light/events")):
+        if obj is not None and N_SAMPLES_ATTR in obj.attrs:
+            return int(np.asarray(obj.attrs[N_SAMPLES_ATTR]).ravel()[0])
+    return None
+
+
+def _light_layout(f: h5py.File, path: Path) -> _LightLayout:
+    """Validate the light tables; raise ``InputFileError(reason="wrong_layout")`` if odd."""
+    wvfm = _get_table(f, LIGHT_WVFM, path)
+    events = _get_table(f, LIGHT_EVENTS, path)
+    fields = wvfm.dtype.fields
+    if SAMPLES_FIELD not in fields:
+        raise _wrong(
+            path,
+            f"{LIGHT_WVFM} has fields {list(fields)} but no '{SAMPLES_FIELD}'",
+            "a 'samples' field of int16 (n_adcs, n_channels, n_samples)",
+        )
+    sdt = fields[SAMPLES_FIELD][0]
+    shape = sdt.shape
+    base = sdt.base
+    if len(shape) != 3 or base.kind != "i" or base.itemsize != 2:
+        raise _wrong(
+            path,
+            f"{LIGHT_WVFM} field 'samples' is {base} of shape {shape}",
+            "int16 of shape (n_adcs, n_channels, n_samples)",
+        )
+    n_adcs, n_channels, n_samples = (int(v) for v in shape)
+    attr = _n_samples_attr(f, wvfm)
+    if attr is not None and attr != n_samples:
+        raise _wrong(
+            path,
+            f"attribute n_samples = {attr} but the 'samples' field holds {n_samples} samples",
+            "the two to agree",
+        )
+    efields = events.dtype.fields
+    missing = [name for name in EVENT_FIELDS if name not in efields]
+    if missing:
+        raise _wrong(
+            path,
+            f"{LIGHT_EVENTS} lacks field(s) {missing} (has {list(efields)})",
+            f"fields {list(EVENT_FIELDS)}",
+        )
+    expected_shapes = {
+        "trig_type": ((),),
+        "wvfm_valid": ((n_adcs, n_channels),),
+        "utime_ms": ((n_adcs,), ()),
+    }
+    for name, allowed in expected_shapes.items():
+        fdt = efields[name][0]
+        if fdt.shape not in allowed or fdt.base.kind not in "uib":
+            raise _wrong(
+                path,
+                f"{LIGHT_EVENTS} field '{name}' is {fdt.base} of shape {fdt.shape}",
+                f"integers of shape {' or '.join(str(s) for s in allowed)}",
+            )
+    if len(events) != len(wvfm):
+        raise _wrong(
+            path,
+            f"{LIGHT_EVENTS} has {len(events)} rows but {LIGHT_WVFM} has {len(wvfm)}",
+            "one waveform row per event row",
+        )
+    event_mem_dtype = np.dtype([(name, efields[name][0]) for name in EVENT_FIELDS])
+    return _LightLayout(events, wvfm, len(wvfm), n_adcs, n_channels, n_samples, event_mem_dtype)
+
+
+def _compression_name(dset: h5py.Dataset) -> str | None:
+    parts = []
+    if dset.compression is not None:
+        parts.append(str(dset.compression))
+    if dset.shuffle:
+        parts.append("shuffle")
+    if dset.fletcher32:
+        parts.append("fletcher32")
+    if dset.scaleoffset is not None:
+        parts.append("scaleoffset")
+    return "+".join(parts) or None
+
+
+def _event_times_s(utime_ms: np.ndarray) -> np.ndarray:
+    """Event time in unix s: max over ADCs of ``utime_ms`` / 1000; NaN where all are 0."""
+    t = np.asarray(utime_ms)
+    if t.ndim > 1:
+        t = t.max(axis=tuple(range(1, t.ndim)))
+    out = t.astype(np.float64) / 1000.0
+    out[t <= 0] = np.nan
+    return out
+
+
+def _scan_range(
+    dset: h5py.Dataset, mem_dtype: np.dtype, n_rows: int, times: Any
+) -> tuple[float | None, float | None]:
+    """min/max over rows ``[0, n_rows)`` of ``times(rows)`` (finite values only)."""
+    lo, hi = np.inf, -np.inf
+    buf = np.empty(min(n_rows, METADATA_READ_ROWS), mem_dtype)
+    for a in range(0, n_rows, METADATA_READ_ROWS):
+        b = min(n_rows, a + METADATA_READ_ROWS)
+        dset.read_direct(buf, np.s_[a:b], np.s_[0 : b - a])
+        t = times(buf[: b - a])
+        t = t[np.isfinite(t)]
+        if t.size:
+            lo, hi = min(lo, float(t.min())), max(hi, float(t.max()))
+    if lo > hi:
+        return None, None
+    return lo, hi
+
+
+def _charge_times_s(rows: np.ndarray) -> np.ndarray:
+    t = rows["unix_ts"].astype(np.float64)
+    if "unix_ts_usec" in rows.dtype.names:
+        t = t + rows["unix_ts_usec"].astype(np.float64) * 1e-6
+    t[rows["unix_ts"] <= 0] = np.nan
+    return t
+
+
+def _table_len(f: h5py.File, name: str) -> int | None:
+    obj = f.get(name)
+    return len(obj) if isinstance(obj, h5py.Dataset) and obj.ndim >= 1 else None
+
+
+def _build_info(f: h5py.File, path: Path, layout: _LightLayout | None) -> FlowInfo:
+    n_charge_events = _table_len(f, CHARGE_EVENTS)
+    n_charge_hits = _table_len(f, CHARGE_HITS)
+    has_charge = n_charge_events is not None or n_charge_hits is not None
+    if layout is None and not has_charge:
+        raise InputFileError(
+            path,
+            "no_data",
+            f"no light nor charge data (top-level groups: {sorted(f.keys())})",
+            f"{LIGHT_EVENTS} + {LIGHT_WVFM} and/or {CHARGE_EVENTS}",
+        )
+    t0: float | None = None
+    t1: float | None = None
+    if layout is not None:
+        utime = np.dtype([("utime_ms", layout.event_mem_dtype["utime_ms"])])
+        t0, t1 = _scan_range(
+            layout.events, utime, layout.n_events, lambda r: _event_times_s(r["utime_ms"])
+        )
+    elif n_charge_events:
+        ev = f[CHARGE_EVENTS]
+        names = [n for n in ("unix_ts", "unix_ts_usec") if n in (ev.dtype.names or ())]
+        if "unix_ts" in names:
+            mem = np.dtype([(n, ev.dtype.fields[n][0]) for n in names])
+            t0, t1 = _scan_range(ev, mem, n_charge_events, _charge_times_s)
+    wvfm = layout.wvfm if layout is not None else None
+    chunks = wvfm.chunks if wvfm is not None else None
+    return FlowInfo(
+        path=path,
+        size_bytes=os.stat(path).st_size,
+        has_light=layout is not None,
+        has_charge=has_charge,
+        n_light_events=layout.n_events if layout else 0,
+        n_adcs=layout.n_adcs if layout else 0,
+        n_channels=layout.n_channels if layout else 0,
+        n_samples=layout.n_samples if layout else 0,
+        compression=_compression_name(wvfm) if wvfm is not None else None,
+        chunk_rows=int(chunks[0]) if chunks else None,
+        time_start_s=t0,
+        time_end_s=t1,
+        n_charge_events=n_charge_events or 0,
+        n_charge_hits=n_charge_hits or 0,
+    )
+
+
+def _describe(f: h5py.File, path: Path) -> tuple[_LightLayout | None, FlowInfo]:
+    """Validate and describe an open file; h5py errors become ``InputFileError``."""
+    try:
+        layout = _light_layout(f, path) if "light" in f else None
+        info = _build_info(f, path, layout)
+    except InputFileError:
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError) as err:
+        raise _data_error(path, err, "reading the file's tables") from err
+    return layout, info
+
+
+def inspect_flow(path: str | Path, locking: Any = LOCKING) -> FlowInfo:
+    """Describe a ``.FLOW.hdf5`` file without reading its waveforms.
+
+    Raises ``InputFileError`` (``empty``, ``not_hdf5``, ``truncated``, ``no_data``,
+    ``wrong_layout``, ``read_error``) or ``FileNotReady``.
+    """
+    path = Path(path)
+    with open_flow(path, locking) as f:
+        return _describe(f, path)[1]
+
+
+# --------------------------------------------------------------------------------------------
+# the reader
+
+
+def _gzip_pipeline(dset: h5py.Dataset) -> int | None:
+    """If the filter pipeline is exactly [shuffle,] deflate: the shuffle element size in bytes
+    (0: no shuffle). None otherwise (other filters, not chunked)."""
+    if dset.chunks is None:
+        return None
+    plist = dset.id.get_create_plist()
+    codes = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+    if codes == [h5py.h5z.FILTER_DEFLATE]:
+        return 0
+    if codes == [h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_DEFLATE]:
+        return dset.dtype.itemsize
+    return None
+
+
+def _inflate_into(raw: bytes, dst: np.ndarray, shuffle_size: int) -> None:
+    """Inflate one raw gzip chunk into ``dst`` (uint8, exactly the chunk's size), undoing the
+    HDF5 shuffle filter when ``shuffle_size`` > 1 (bytes of element k at k, k+n, k+2n ...)."""
+    data = zlib.decompress(raw, bufsize=dst.nbytes)
+    if len(data) != dst.nbytes:
+        raise zlib.error(f"chunk inflated to {len(data)} bytes, expected {dst.nbytes}")
+    src = np.frombuffer(data, np.uint8)
+    if shuffle_size > 1 and dst.nbytes // shuffle_size > 1:
+        np.copyto(dst.reshape(-1, shuffle_size), src.reshape(shuffle_size, -1).T)
+    else:
+        np.copyto(dst, src)
+
+
+class FlowLightReader:
+    """Stream the light waveforms of a ``.FLOW.hdf5`` file in bounded row chunks.
+
+    ``with FlowLightReader(path) as r: for batch in r.batches(): ...``
+
+    - ``chunk_bytes``: raw sample bytes per batch (at least one row is read at a time). When the
+      file's HDF5 chunk fits, batches are whole multiples of it (each chunk is read once).
+    - ``max_events``: read only the first this many events (0: all).
+    - ``threads``: inflate threads for gzip files; ``direct_chunks=False`` forces the h5py path.
+
+    Memory: one int16 sample buffer of ``rows_per_batch`` rows (≤ ``chunk_bytes`` or one row),
+    reused for every batch, plus, for compressed files, up to ``threads`` inflated HDF5 chunks in
+    flight (or an HDF5 chunk cache of one chunk when a chunk is larger than a batch).
+    The file is opened read-only and holds a shared HDF5 lock until ``close()``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        chunk_bytes: int = C.READ_CHUNK_BYTES,
+        max_events: int = 0,
+        *,
+        threads: int = DEFAULT_THREADS,
+        direct_chunks: bool = True,
+        locking: Any = LOCKING,
+    ) -> None:
+        if chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes={chunk_bytes} (expected a positive number of bytes)")
+        if max_events < 0:
+            raise ValueError(f"max_events={max_events} (expected >= 0; 0 reads all events)")
+        self.path = Path(path)
+        self.chunk_bytes = int(chunk_bytes)
+        self.max_events = int(max_events)
+        self.threads = max(1, int(threads))
+        self._file: h5py.File | None = open_flow(self.path, locking)
+        self._pool: ThreadPoolExecutor | None = None
+        self._buffer: np.ndarray | None = None
+        try:
+            self._layout, self.info = _describe(self._file, self.path)
+            cache = self._chunk_cache_bytes()
+            if cache:
+                # HDF5 takes the chunk cache size when a dataset is first opened: reopen
+                self._file.close()
+                self._file = open_flow(self.path, locking, rdcc_nbytes=cache, rdcc_w0=1.0)
+                self._layout, self.info = _describe(self._file, self.path)
+            try:
+                self._setup(direct_chunks)
+            except (OSError, RuntimeError) as err:
+                raise _data_error(self.path, err, "opening the light waveform table") from err
+        except BaseException:
+            self.close()
+            raise
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _plan(self) -> tuple[int, int, int | None]:
+        """(events to read, rows per batch, rows per HDF5 chunk or None)."""
+        lay = self._layout
+        if lay is None:
+            return 0, 0, None
+        n_events = min(lay.n_events, self.max_events) if self.max_events else lay.n_events
+        row_bytes = lay.n_adcs * lay.n_channels * lay.n_samples * 2
+        rows = max(1, self.chunk_bytes // row_bytes)
+        chunk_rows = int(lay.wvfm.chunks[0]) if lay.wvfm.chunks else None
+        if chunk_rows and rows >= chunk_rows:
+            rows -= rows % chunk_rows  # whole HDF5 chunks per batch: each chunk read once
+            needed = -(-n_events // chunk_rows) * chunk_rows
+        else:
+            needed = n_events
+        return n_events, max(1, min(rows, needed)), chunk_rows
+
+    def _chunk_cache_bytes(self) -> int:
+        """HDF5 chunk cache needed so that a batch smaller than a filtered (compressed) chunk
+        does not decode the chunk again for every batch; 0: the default cache will do."""
+        lay = self._layout
+        n_events, rows, chunk_rows = self._plan()
+        if lay is None or not chunk_rows or rows >= chunk_rows or rows >= n_events:
+            return 0
+        if lay.wvfm.id.get_create_plist().get_nfilters() == 0:
+            return 0
+        return chunk_rows * lay.wvfm.dtype.itemsize + 1
+
+    def _setup(self, direct_chunks: bool) -> None:
+        lay = self._layout
+        self.n_events, self.rows_per_batch, chunk_rows = self._plan()
+        self.direct_chunks = False
+        if lay is None:
+            return
+        rows = self.rows_per_batch
+        self.row_bytes = lay.n_adcs * lay.n_channels * lay.n_samples * 2
+        self._mem_dtype = np.dtype(
+            [(SAMPLES_FIELD, "=i2", (lay.n_adcs, lay.n_channels, lay.n_samples))]
+        )
+        self._mem_type = h5py.h5t.py_create(self._mem_dtype)
+        self._shuffle_size: int | None = None
+        self._wvfm_id = lay.wvfm.id
+        shuffle_size = _gzip_pipeline(lay.wvfm)
+        if (
+            direct_chunks
+            and shuffle_size is not None
+            and chunk_rows
+            and rows % chunk_rows == 0
+            and lay.wvfm.dtype == self._mem_dtype
+        ):
+            self.direct_chunks = True
+            self._shuffle_size = shuffle_size
+            self._chunk_rows = int(chunk_rows)
+
+    # -- public API -----------------------------------------------------------------------------
+
+    @property
+    def buffer_nbytes(self) -> int:
+        """Bytes of the reused sample buffer (0 before the first batch or without light)."""
+        return 0 if self._buffer is None else int(self._buffer.nbytes)
+
+    def batches(self) -> Iterator[WaveformBatch]:
+        """Yield the events in order, ``rows_per_batch`` at a time (the last may be shorter).
+
+        ``samples`` is a view into a buffer reused by the next batch; ``valid``, ``trig_type``
+        and ``time_s`` are fresh arrays. Nothing is yielded for a file without light.
+        Raises ``InputFileError`` (``read_error`` / ``truncated``) if a chunk cannot be read.
+        """
+        lay = self._layout
+        if lay is None or self.n_events == 0:
+            return
+        if self._file is None:
+            raise ValueError(f"{self.path}: reader is closed")
+        if self._buffer is None:
+            self._buffer = np.empty(
+                (self.rows_per_batch, lay.n_adcs, lay.n_channels, lay.n_samples), np.int16
+            )
+        buf = self._buffer
+        meta = np.empty(self.rows_per_batch, lay.event_mem_dtype)
+        for a in range(0, self.n_events, self.rows_per_batch):
+            b = min(self.n_events, a + self.rows_per_batch)
+            k = b - a
+            try:
+                self._read_samples(a, b, buf)
+                lay.events.read_direct(meta, np.s_[a:b], np.s_[0:k])
+            except (OSError, RuntimeError, ValueError, zlib.error) as err:
+                raise _data_error(self.path, err, f"reading light events {a}..{b - 1}") from err
+            rows = meta[:k]
+            yield WaveformBatch(
+                samples=buf[:k],
+                valid=rows["wvfm_valid"] != 0,
+                trig_type=rows["trig_type"].astype(np.uint8),
+                time_s=_event_times_s(rows["utime_ms"]),
+                first_event=a,
+            )
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._buffer = None
+
+    def __enter__(self) -> FlowLightReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- reading --------------------------------------------------------------------------------
+
+    def _read_samples(self, a: int, b: int, buf: np.ndarray) -> None:
+        if self.direct_chunks and self._read_direct_chunks(a, b, buf):
+            return
+        fspace = self._wvfm_id.get_space()
+        fspace.select_hyperslab((a,), (b - a,))
+        mspace = h5py.h5s.create_simple((b - a,))
+        self._wvfm_id.read(mspace, fspace, buf[: b - a], self._mem_type)
+
+    def _read_direct_chunks(self, a: int, b: int, buf: np.ndarray) -> bool:
+        """Read rows [a, b) chunk by chunk, inflating on the pool; False: use h5py instead
+        (a chunk not allocated or stored with a filter skipped)."""
+        c = self._chunk_rows
+        chunk_bytes = c * self.row_bytes
+        flat = buf.reshape(-1).view(np.uint8)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="wavedqm-inflate")
+        futures: list[Future[None]] = []
+        ok = True
+        try:
+            for i, start in enumerate(range(a, b, c)):
+                try:
+                    mask, raw = self._wvfm_id.read_direct_chunk((start,))
+                except (RuntimeError, OSError, KeyError):
+                    ok = False
+                    break
+                if mask != 0:
+                    ok = False
+                    break
+                dst = flat[i * chunk_bytes : (i + 1) * chunk_bytes]
+                futures.append(self._pool.submit(_inflate_into, raw, dst, self._shuffle_size))
+        finally:
+            for fut in futures:
+                fut.exception()  # wait for every task before the buffer is reused
+        for fut in futures:
+            fut.result()  # re-raise the first error
+        return ok
