@@ -40,9 +40,7 @@ def parse_channel_list(spec: str | list[int], n_channels: int) -> tuple[int, ...
             channels.update(range(first, last + 1))
     bad = sorted(c for c in channels if not 0 <= c < n_channels)
     if bad:
-        raise ConfigError(
-            f"light.active_channels: channels {bad} are outside 0..{n_channels - 1}"
-        )
+        raise ConfigError(f"light.active_channels: channels {bad} are outside 0..{n_channels - 1}")
     return tuple(sorted(channels))
 
 
@@ -158,7 +156,9 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             raise ConfigError(
                 f"{key}: {value!r} has {len(value)} items (expected {len(args)}: {_type_name(tp)})"
             )
-        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+        return tuple(
+            _coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
+        )
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: {value!r} is not a boolean (expected true or false)")

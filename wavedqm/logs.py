@@ -35,5 +35,6 @@ def configure_logging(level: str = "info", json: bool | None = None) -> None:
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:
-    """A logger bound with the module name."""
-    return structlog.get_logger().bind(logger=name)
+    """A logger bound with the module name, resolved lazily: it follows ``configure_logging``
+    even when created at import time, before logging was configured."""
+    return structlog.get_logger(module=name)

@@ -1,0 +1,336 @@
+"""Command line: ``wavedqm watch | process | simulate | demo | inspect``.
+
+Exit codes: 0 success, 1 a file failed (``process``), 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from wavedqm import __version__
+from wavedqm.config import Config, load_config, parse_listen
+from wavedqm.errors import ConfigError, FileNotReady, InputFileError
+from wavedqm.logs import configure_logging, get_logger
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+DEMO_FAULTS = {
+    "dead": "1:9,6:40",
+    "clipped": "3:22",
+    "noisy": "4:5",
+    "baseline_off": "7:60",
+}
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    parser.add_argument("--out", metavar="DIR", help="output folder (config output.dir)")
+    parser.add_argument(
+        "--status",
+        metavar="CSV",
+        help="known channel-status CSV (8 rows x 64 values; config light.channel_status_csv)",
+    )
+    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wavedqm",
+        description="Real-time data-quality monitoring of detector waveform files.",
+    )
+    parser.add_argument("--version", action="version", version=f"wavedqm {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    watch = sub.add_parser("watch", help="watch folders and process each completed file")
+    watch.add_argument("paths", nargs="*", metavar="PATH", help="folders to watch")
+    _common(watch)
+    watch.add_argument("--listen", metavar="HOST:PORT", help="HTTP address for /metrics")
+    watch.add_argument(
+        "--state", metavar="DIR", help="state folder (ledger; config output.state_dir)"
+    )
+    watch.add_argument("--poll", action="store_true", default=None, help="poll instead of inotify")
+
+    process = sub.add_parser("process", help="process files once, without the daemon")
+    process.add_argument("files", nargs="+", metavar="FILE")
+    _common(process)
+    process.add_argument("--pushgateway", metavar="URL", help="push metrics to a Pushgateway")
+
+    simulate = sub.add_parser("simulate", help="write simulated DAQ files")
+    sim_sub = simulate.add_subparsers(dest="kind", required=True, metavar="KIND")
+    flow = sim_sub.add_parser("flow", help="light .FLOW.hdf5 files in the ndlar_flow layout")
+    flow.add_argument("--out", required=True, metavar="DIR")
+    flow.add_argument("--files", type=int, default=1, metavar="N")
+    flow.add_argument("--events", type=int, default=50, metavar="N")
+    flow.add_argument("--samples", type=int, default=1000, metavar="N", help="samples/waveform")
+    flow.add_argument("--interval", type=float, default=0.0, metavar="S", help="s between files")
+    for fault in ("dead", "clipped", "noisy", "baseline-off", "negative"):
+        flow.add_argument(f"--{fault}", default="", metavar="ADC:CH,...")
+    flow.add_argument("--gzip", action="store_true", help="gzip-compress the waveforms")
+    flow.add_argument("--with-charge", action="store_true", help="add a charge section")
+    flow.add_argument("--seed", type=int, default=0)
+    flow.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
+    demo = sub.add_parser("demo", help="simulated DAQ -> watched folder -> metrics and outputs")
+    demo.add_argument("--out", default="wavedqm-demo", metavar="DIR")
+    demo.add_argument("--files", type=int, default=5, metavar="N")
+    demo.add_argument("--events", type=int, default=40, metavar="N")
+    demo.add_argument("--interval", type=float, default=1.0, metavar="S")
+    demo.add_argument("--listen", default="127.0.0.1:9108", metavar="HOST:PORT")
+    demo.add_argument("--log-level", default="warning", choices=["debug", "info", "warning"])
+
+    inspect = sub.add_parser("inspect", help="what a file holds")
+    inspect.add_argument("file", metavar="FILE")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    cfg = load_config(getattr(args, "config", None))
+    listen = getattr(args, "listen", None)
+    if listen is not None:
+        parse_listen(listen)
+    return cfg.with_overrides(
+        light={"channel_status_csv": getattr(args, "status", None)},
+        output={"dir": getattr(args, "out", None), "state_dir": getattr(args, "state", None)},
+        metrics={"listen": listen, "pushgateway": getattr(args, "pushgateway", None)},
+        watch={
+            "paths": tuple(args.paths) if getattr(args, "paths", None) else None,
+            "poll": getattr(args, "poll", None),
+        },
+    )
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from prometheus_client import push_to_gateway
+
+    from wavedqm.exporters.prometheus import DqmMetrics
+    from wavedqm.pipeline import Pipeline
+
+    cfg = _config(args)
+    metrics = DqmMetrics()
+    pipeline = Pipeline(cfg, metrics)
+    failed = 0
+    for name in args.files:
+        path = Path(name)
+        try:
+            if not path.is_file():
+                raise InputFileError(path, "missing", "no such file")
+            outcome = pipeline.process(path)
+        except (InputFileError, FileNotReady) as err:
+            if isinstance(err, FileNotReady):
+                metrics.file_failed("not_ready")
+            print(f"wavedqm: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        print(
+            f"{path}: {outcome.summary['events']} events, "
+            f"dead {outcome.summary['dead_channels']}, "
+            f"summary {outcome.outputs['summary']}"
+        )
+    if cfg.metrics.pushgateway:
+        push_to_gateway(cfg.metrics.pushgateway, job=cfg.metrics.job, registry=metrics.registry)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+def start_daemon(cfg: Config, on_file_done=None):
+    """Pipeline + metrics + watcher service + HTTP server, started. Returns (service, http)."""
+    from wavedqm.daemon.http import HttpServer
+    from wavedqm.daemon.service import Service
+    from wavedqm.exporters.prometheus import DqmMetrics
+    from wavedqm.kernels.light import warm_up
+    from wavedqm.pipeline import Pipeline
+
+    metrics = DqmMetrics()
+    pipeline = Pipeline(cfg, metrics)
+    warm_up()
+
+    def handle(path: Path, completed_at: float) -> None:
+        try:
+            pipeline.process(path, completed_at)
+        finally:
+            if on_file_done is not None:
+                on_file_done(path)
+
+    service = Service(cfg, handle, on_queue_size=metrics.set_queue_size)
+    host, port = parse_listen(cfg.metrics.listen)
+    http = HttpServer(
+        host,
+        port,
+        registry=metrics.registry,
+        health=service.healthy,
+        static_dir=Path(cfg.output.dir),
+    )
+    http.start()
+    service.start()
+    return service, http
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    cfg = _config(args)
+    if not cfg.watch.paths:
+        raise ConfigError("nothing to watch: give PATH arguments or watch.paths in the config")
+    missing = [p for p in cfg.watch.paths if not Path(p).is_dir()]
+    if missing:
+        raise ConfigError(f"watch path {missing[0]} is not a folder")
+    log = get_logger("wavedqm.cli")
+    service, http = start_daemon(cfg)
+    log.info(
+        "watching", paths=list(cfg.watch.paths), metrics=f"http://{http.host}:{http.port}/metrics"
+    )
+    try:
+        service.run_forever()
+    finally:
+        http.stop()
+    return EXIT_OK
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from wavedqm.simulate.flow import ChannelFaults, parse_channel_pairs, simulate_run
+
+    try:
+        faults = ChannelFaults(
+            dead=parse_channel_pairs(args.dead),
+            clipped=parse_channel_pairs(args.clipped),
+            noisy=parse_channel_pairs(args.noisy),
+            baseline_off=parse_channel_pairs(args.baseline_off),
+            negative=parse_channel_pairs(args.negative),
+        )
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    written = simulate_run(
+        Path(args.out),
+        files=args.files,
+        events=args.events,
+        interval_s=args.interval,
+        faults=faults,
+        seed=args.seed,
+        compression="gzip" if args.gzip else None,
+        n_samples=args.samples,
+        with_charge=args.with_charge,
+    )
+    for path, _truth in written:
+        print(path)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from wavedqm.simulate.flow import ChannelFaults, parse_channel_pairs, simulate_run
+
+    out = Path(args.out).resolve()
+    spool, results, state = out / "spool", out / "results", out / "state"
+    for folder in (spool, results, state):
+        folder.mkdir(parents=True, exist_ok=True)
+    cfg = Config().with_overrides(
+        watch={"paths": (str(spool),), "settle_seconds": 0.5},
+        output={
+            "dir": str(results),
+            "state_dir": str(state),
+            "status_csv": str(results / "channel_status.csv"),
+        },
+        metrics={"listen": args.listen},
+    )
+    done: list[Path] = []
+    all_done = threading.Event()
+
+    def on_file_done(path: Path) -> None:
+        done.append(path)
+        print(f"  processed {path.name} ({len(done)}/{args.files})", flush=True)
+        if len(done) >= args.files:
+            all_done.set()
+
+    service, http = start_daemon(cfg, on_file_done)
+    print(f"wavedqm demo: simulated DAQ writing {args.files} files into {spool}")
+    print(f"  metrics:  http://{http.host}:{http.port}/metrics")
+    print(f"  health:   http://{http.host}:{http.port}/healthz")
+    print(f"  outputs:  {results}")
+    print("  simulated faults: " + ", ".join(f"{k} {v}" for k, v in DEMO_FAULTS.items()))
+    faults = ChannelFaults(**{k: parse_channel_pairs(v) for k, v in DEMO_FAULTS.items()})
+    stop = threading.Event()
+    seed = int(time.time())
+    daq = threading.Thread(
+        target=simulate_run,
+        name="simulated-daq",
+        daemon=True,
+        kwargs=dict(
+            out_dir=spool,
+            files=args.files,
+            events=args.events,
+            interval_s=args.interval,
+            faults=faults,
+            seed=seed,
+            stop=stop,
+        ),
+    )
+    daq.start()
+    try:
+        while not all_done.wait(0.2):
+            pass
+    except KeyboardInterrupt:
+        print("interrupted")
+    finally:
+        stop.set()
+        daq.join(timeout=30)
+        service.stop(timeout=30)
+        http.stop()
+    for path in done:
+        summary_path = results / path.name / "summary.json"
+        if summary_path.exists():
+            summary = json.loads(summary_path.read_text())
+            print(
+                f"{path.name}: {summary['events']} events, dead channels "
+                f"{summary['dead_channels']}, baseline flagged {summary['baseline_flagged']}, "
+                f"clipped {summary['clipped_channels']}"
+            )
+    print(f"outputs in {results}")
+    return EXIT_OK if len(done) >= args.files else EXIT_FAILED
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from wavedqm.formats.flow import inspect_flow
+
+    path = Path(args.file)
+    if not path.is_file():
+        raise InputFileError(path, "missing", "no such file")
+    info = inspect_flow(path).to_dict()
+    if args.json:
+        print(json.dumps(info, indent=1))
+    else:
+        width = max(len(k) for k in info)
+        for key, value in info.items():
+            print(f"{key:<{width}}  {value}")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "watch": cmd_watch,
+    "process": cmd_process,
+    "simulate": cmd_simulate,
+    "demo": cmd_demo,
+    "inspect": cmd_inspect,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(getattr(args, "log_level", "info"))
+    try:
+        return COMMANDS[args.command](args)
+    except ConfigError as err:
+        print(f"wavedqm: configuration error: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except InputFileError as err:
+        print(f"wavedqm: {err}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""Prometheus metrics of wavedqm: one registry per process, filled from analysis results.
+
+Naming follows ``shared/spec/operations.md``: prefix ``wavedqm_``, base units as suffix,
+counters end in ``_total``. Per-channel series (8x64) only for alive, noise and baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from wavedqm import __version__
+
+if TYPE_CHECKING:
+    from wavedqm.analysis.light import LightResult
+
+PROCESSING_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
+TRIGGER_SELECTIONS = ("all", "beam", "self")
+
+
+class DqmMetrics:
+    """The metrics a daemon or a batch run exposes. Methods take results, never raw data."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.files_processed = Counter(
+            "wavedqm_files_processed", "Files processed successfully.", registry=r
+        )
+        self.files_failed = Counter(
+            "wavedqm_files_failed",
+            "Files that could not be processed, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.processing_seconds = Histogram(
+            "wavedqm_file_processing_seconds",
+            "Wall time to read and analyse one file (s).",
+            buckets=PROCESSING_BUCKETS_S,
+            registry=r,
+        )
+        self.latency_seconds = Histogram(
+            "wavedqm_file_latency_seconds",
+            "Time from the file being complete to its results being out (s).",
+            buckets=PROCESSING_BUCKETS_S,
+            registry=r,
+        )
+        self.events_processed = Counter(
+            "wavedqm_events_processed", "Events (triggers) analysed.", registry=r
+        )
+        self.last_file_timestamp = Gauge(
+            "wavedqm_last_file_processed_timestamp_seconds",
+            "Unix time at which the last file was processed successfully (s).",
+            registry=r,
+        )
+        self.queue_files = Gauge(
+            "wavedqm_queue_files", "Complete files waiting to be processed.", registry=r
+        )
+        self.channel_alive = Gauge(
+            "wavedqm_channel_alive",
+            "1 if the active channel saw a pulse above the flatline threshold in the last file.",
+            ["adc", "channel"],
+            registry=r,
+        )
+        self.channel_noise = Gauge(
+            "wavedqm_channel_noise_adc",
+            "Median pedestal noise (std) of the channel in the last file (ADC16 counts).",
+            ["adc", "channel"],
+            registry=r,
+        )
+        self.channel_baseline = Gauge(
+            "wavedqm_channel_baseline_adc",
+            "Median pedestal baseline of the channel in the last file (ADC16 counts).",
+            ["adc", "channel"],
+            registry=r,
+        )
+        self.dead_channels = Gauge(
+            "wavedqm_dead_channels",
+            "Active channels newly dead (flatline, not known dead) in the last file.",
+            registry=r,
+        )
+        self.baseline_flagged_channels = Gauge(
+            "wavedqm_baseline_flagged_channels",
+            "Active channels with a new baseline problem in the last file.",
+            registry=r,
+        )
+        self.tpc_ratio = {
+            flag: Gauge(
+                f"wavedqm_tpc_{flag}_ratio",
+                f"Fraction of events with a {flag} waveform in the TPC, among events with a "
+                "pulse above the ptp threshold in it, in the last file.",
+                ["tpc", "trigger"],
+                registry=r,
+            )
+            for flag in ("clipped", "negative")
+        }
+        self.light_events = Gauge(
+            "wavedqm_file_events",
+            "Events in the last file, by trigger type.",
+            ["trigger"],
+            registry=r,
+        )
+        Info("wavedqm_build", "wavedqm version.", registry=r).info({"version": __version__})
+
+    def file_failed(self, reason: str) -> None:
+        self.files_failed.labels(reason=reason).inc()
+
+    def set_queue_size(self, n: int) -> None:
+        self.queue_files.set(n)
+
+    def file_processed(
+        self,
+        *,
+        n_events: int,
+        processing_seconds: float,
+        latency_seconds: float | None,
+        finished_at: float,
+        light: LightResult | None,
+    ) -> None:
+        """Record one successful file; per-channel gauges only change when it had light data."""
+        self.files_processed.inc()
+        self.events_processed.inc(n_events)
+        self.processing_seconds.observe(processing_seconds)
+        if latency_seconds is not None:
+            self.latency_seconds.observe(max(latency_seconds, 0.0))
+        if light is not None:
+            self._light(light)
+        self.last_file_timestamp.set(finished_at)
+
+    def _light(self, light: LightResult) -> None:
+        summary = light.to_dict()
+        active = light.channel_map.active
+        noise = summary["noise_adc16"]
+        baseline = summary["baseline_adc16"]
+        for adc, channel in zip(*active.nonzero(), strict=True):
+            labels = {"adc": str(adc), "channel": str(channel)}
+            self.channel_alive.labels(**labels).set(1.0 if light.alive[adc, channel] else 0.0)
+            self.channel_noise.labels(**labels).set(_gauge_value(noise[adc][channel]))
+            self.channel_baseline.labels(**labels).set(_gauge_value(baseline[adc][channel]))
+        self.dead_channels.set(len(light.dead_new))
+        self.baseline_flagged_channels.set(len(light.baseline_flagged))
+        for trigger, n in summary["events_by_trigger"].items():
+            self.light_events.labels(trigger=trigger).set(n)
+        for flag, gauge in self.tpc_ratio.items():
+            for trigger in TRIGGER_SELECTIONS:
+                tpc = summary["fractions"][flag][trigger]["tpc"]
+                for i, value in enumerate(tpc["fraction"]):
+                    gauge.labels(tpc=str(i), trigger=trigger).set(_gauge_value(value))
+
+
+def _gauge_value(value: float | None) -> float:
+    return math.nan if value is None else float(value)

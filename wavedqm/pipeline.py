@@ -1,0 +1,196 @@
+"""One file through the whole chain: read -> kernels -> analysis -> outputs and metrics.
+
+Used by the daemon (``handle`` of ``daemon.service.Service``) and by ``wavedqm process``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wavedqm import __version__
+from wavedqm.analysis.channels import ChannelMap, default_channel_status, read_channel_status
+from wavedqm.analysis.light import LightAccumulator, LightResult, channel_status
+from wavedqm.config import Config
+from wavedqm.constants import SUMMARY_FILE
+from wavedqm.errors import FileNotReady, InputFileError
+from wavedqm.exporters.atomic import atomic_write_json
+from wavedqm.exporters.prometheus import DqmMetrics
+from wavedqm.formats.flow import FlowInfo, FlowLightReader
+from wavedqm.kernels.light import LightFeatures, light_features
+from wavedqm.logs import get_logger
+
+log = get_logger(__name__)
+
+
+@dataclass
+class FileOutcome:
+    """What processing one file gave."""
+
+    path: Path
+    info: FlowInfo
+    light: LightResult | None
+    processing_seconds: float
+    summary: dict[str, Any]
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+def output_dir_for(out_root: Path, path: Path) -> Path:
+    """``OUT/<file name>/``: every output of one input file."""
+    return out_root / path.name
+
+
+class Pipeline:
+    """Holds what stays fixed between files (config, channel map, known problems, metrics)."""
+
+    def __init__(self, cfg: Config, metrics: DqmMetrics | None = None) -> None:
+        self.cfg = cfg
+        self.metrics = metrics
+        self.channel_map = ChannelMap.from_config(cfg.light)
+        self.out_root = Path(cfg.output.dir)
+        self.known_status = self._known_status()
+
+    def _known_status(self) -> np.ndarray:
+        csv = self.cfg.light.channel_status_csv
+        if not csv:
+            return default_channel_status(self.channel_map)
+        return read_channel_status(Path(csv), self.cfg.light.n_adcs, self.cfg.light.n_channels)
+
+    def analyse(self, path: Path) -> tuple[FlowInfo, LightResult | None]:
+        """Stream the file through the light kernel and accumulate per-channel statistics."""
+        light_cfg = self.cfg.light
+        with FlowLightReader(
+            path, chunk_bytes=self.cfg.reader.chunk_bytes, max_events=light_cfg.max_events
+        ) as reader:
+            info = reader.info
+            if not info.has_light:
+                return info, None
+            if (info.n_adcs, info.n_channels) != (light_cfg.n_adcs, light_cfg.n_channels):
+                raise InputFileError(
+                    path,
+                    "wrong_layout",
+                    f"light waveforms have {info.n_adcs} ADCs x {info.n_channels} channels",
+                    f"{light_cfg.n_adcs} x {light_cfg.n_channels} as configured",
+                )
+            if info.n_samples < light_cfg.pedestal_samples:
+                raise InputFileError(
+                    path,
+                    "wrong_layout",
+                    f"waveforms have {info.n_samples} samples",
+                    f"at least the {light_cfg.pedestal_samples} pedestal samples",
+                )
+            accumulator = LightAccumulator(light_cfg, self.channel_map)
+            features: LightFeatures | None = None
+            for batch in reader.batches():
+                features = light_features(
+                    batch.samples,
+                    light_cfg.pedestal_samples,
+                    light_cfg.ptp_threshold_adc16,
+                    light_cfg.clip_level_adc16,
+                    out=features,
+                )
+                accumulator.add(batch, features)
+        return info, accumulator.result(self.known_status)
+
+    def process(self, path: Path, completed_at: float | None = None) -> FileOutcome:
+        """Analyse ``path`` and write its outputs; count it in the metrics either way.
+
+        Raises ``InputFileError`` for a bad file (after counting it) and ``FileNotReady`` when
+        its writer still holds it (not counted: it will be retried).
+        """
+        path = Path(path)
+        log.info("file_processing", file=str(path))
+        started = time.perf_counter()
+        try:
+            info, light = self.analyse(path)
+        except FileNotReady:
+            raise
+        except InputFileError as err:
+            self._count_failure(err.reason)
+            log.error("file_failed", file=str(path), reason=err.reason, error=str(err))
+            raise
+        except Exception:
+            self._count_failure("internal")
+            raise
+        seconds = time.perf_counter() - started
+        summary = build_summary(path, info, light, seconds)
+        outdir = output_dir_for(self.out_root, path)
+        outputs = {"summary": atomic_write_json(outdir / SUMMARY_FILE, summary)}
+        if light is not None and self.cfg.output.status_csv:
+            outputs["status_csv"] = write_status_csv(Path(self.cfg.output.status_csv), light)
+        finished_at = time.time()
+        if self.metrics is not None:
+            self.metrics.file_processed(
+                n_events=info.n_light_events if light is not None else 0,
+                processing_seconds=seconds,
+                latency_seconds=None if completed_at is None else finished_at - completed_at,
+                finished_at=finished_at,
+                light=light,
+            )
+        log.info(
+            "file_done",
+            file=str(path),
+            events=summary["events"],
+            seconds=round(seconds, 3),
+            dead_channels=summary["dead_channels"],
+            summary=str(outputs["summary"]),
+        )
+        return FileOutcome(path, info, light, seconds, summary, outputs)
+
+    def _count_failure(self, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.file_failed(reason)
+
+
+def write_status_csv(path: Path, light: LightResult) -> Path:
+    from wavedqm.analysis.channels import write_channel_status
+
+    write_channel_status(path, channel_status(light))
+    return path
+
+
+def build_summary(
+    path: Path, info: FlowInfo, light: LightResult | None, seconds: float
+) -> dict[str, Any]:
+    """The per-file ``summary.json`` document."""
+    summary: dict[str, Any] = {
+        "file": str(path),
+        "format": "flow-hdf5",
+        "wavedqm_version": __version__,
+        "processing_seconds": round(seconds, 4),
+        "has_light": info.has_light,
+        "has_charge": info.has_charge,
+        "events": info.n_light_events if light is not None else 0,
+        "events_by_trigger": {"beam": 0, "self": 0},
+        "time_start_s": info.time_start_s,
+        "time_end_s": info.time_end_s,
+        "light": None,
+        "dead_channels": [],
+        "known_dead_channels": [],
+        "baseline_flagged": [],
+        "clipped_channels": [],
+        "negative_channels": [],
+        "fractions": None,
+    }
+    if light is None:
+        return summary
+    light_dict = light.to_dict()
+    summary["events"] = light_dict["n_events"]
+    summary["events_by_trigger"] = light_dict["events_by_trigger"]
+    for key in (
+        "dead_channels",
+        "known_dead_channels",
+        "baseline_flagged",
+        "clipped_channels",
+        "negative_channels",
+        "fractions",
+        "time_start_s",
+        "time_end_s",
+    ):
+        summary[key] = light_dict.pop(key)
+    summary["light"] = light_dict
+    return summary
