@@ -115,7 +115,10 @@ def cmd_process(args: argparse.Namespace) -> int:
     from wavedqm.pipeline import Pipeline
 
     cfg = _config(args)
-    metrics = DqmMetrics()
+    metrics = DqmMetrics(
+        data_taking_expected=cfg.metrics.data_taking_expected,
+        max_file_gap_seconds=cfg.metrics.max_file_gap_seconds,
+    )
     pipeline = Pipeline(cfg, metrics)
     failed = 0
     for name in args.files:
@@ -148,7 +151,10 @@ def start_daemon(cfg: Config, on_file_done=None):
     from wavedqm.kernels.light import warm_up
     from wavedqm.pipeline import Pipeline
 
-    metrics = DqmMetrics()
+    metrics = DqmMetrics(
+        data_taking_expected=cfg.metrics.data_taking_expected,
+        max_file_gap_seconds=cfg.metrics.max_file_gap_seconds,
+    )
     pipeline = Pipeline(cfg, metrics)
     warm_up()
 

@@ -106,6 +106,10 @@ class MetricsConfig:
     listen: str = C.LISTEN_ADDRESS
     pushgateway: str = ""
     job: str = "wavedqm"
+    data_taking_expected: bool = True
+    """Exported as ``wavedqm_data_taking_expected``: WavedqmNoRecentFiles only fires when 1."""
+    max_file_gap_seconds: float = C.MAX_FILE_GAP_SECONDS
+    """Exported as ``wavedqm_max_file_gap_seconds``: no file for longer is an alert (s)."""
 
 
 @dataclass(frozen=True)

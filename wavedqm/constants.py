@@ -78,3 +78,22 @@ NOT_READY_RETRY_SECONDS = 2.0
 
 LEDGER_FILE = "ledger.sqlite3"
 SUMMARY_FILE = "summary.json"
+
+# --- mask cells (Grafana PNGs): what each (ADC, channel) cell shows ---------------------------
+CELL_INACTIVE = -1
+"""Not connected: drawn blank."""
+CELL_OK = 0
+"""Healthy: green hollow circle."""
+CELL_KNOWN = 1
+"""Known problem (channel-status CSV): small black dot."""
+CELL_NEW = 2
+"""New problem: red mark."""
+
+# --- alerting ---------------------------------------------------------------------------------
+MAX_FILE_GAP_SECONDS = 1800.0
+"""WavedqmNoRecentFiles fires when no file was processed for this long while data taking is
+expected (exported as ``wavedqm_max_file_gap_seconds``)."""
+DEAD_STREAKS_FILE = "dead_streaks.json"
+IMAGES_DIR = "images"
+"""Under the output folder: stable 'latest' PNGs served at ``/images/``."""
+REPORTS_DIR = "reports"

@@ -5,6 +5,7 @@ Used by the daemon (``handle`` of ``daemon.service.Service``) and by ``wavedqm p
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,10 +16,13 @@ import numpy as np
 from wavedqm import __version__
 from wavedqm.analysis.channels import ChannelMap, default_channel_status, read_channel_status
 from wavedqm.analysis.light import LightAccumulator, LightResult, channel_status
+from wavedqm.analysis.masks import baseline_cells, flatline_cells
+from wavedqm.analysis.streaks import update_dead_streaks
+from wavedqm.atomic import atomic_write_json
 from wavedqm.config import Config
-from wavedqm.constants import SUMMARY_FILE
+from wavedqm.constants import DEAD_STREAKS_FILE, IMAGES_DIR, SUMMARY_FILE
 from wavedqm.errors import FileNotReady, InputFileError
-from wavedqm.exporters.atomic import atomic_write_json
+from wavedqm.exporters.masks import BASELINE_STYLE, FLATLINE_STYLE, render_mask, write_mask_png
 from wavedqm.exporters.prometheus import DqmMetrics
 from wavedqm.formats.flow import FlowInfo, FlowLightReader
 from wavedqm.kernels.light import LightFeatures, light_features
@@ -53,6 +57,26 @@ class Pipeline:
         self.channel_map = ChannelMap.from_config(cfg.light)
         self.out_root = Path(cfg.output.dir)
         self.known_status = self._known_status()
+        self.streaks_path = Path(cfg.output.state_dir) / DEAD_STREAKS_FILE
+        self.dead_streaks = self._load_streaks()
+
+    def _load_streaks(self) -> np.ndarray | None:
+        """Consecutive dead-file counts survive a restart (state folder)."""
+        try:
+            return np.array(json.loads(self.streaks_path.read_text())["dead_streaks"])
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as err:
+            log.error("dead_streaks_unreadable", path=str(self.streaks_path), error=str(err))
+            return None
+
+    def _update_streaks(self, light: LightResult) -> np.ndarray:
+        dead = np.zeros(light.active.shape, dtype=bool)
+        for adc, channel in light.dead_new:
+            dead[adc, channel] = True
+        self.dead_streaks = update_dead_streaks(self.dead_streaks, dead)
+        atomic_write_json(self.streaks_path, {"dead_streaks": self.dead_streaks.tolist()})
+        return self.dead_streaks
 
     def _known_status(self) -> np.ndarray:
         csv = self.cfg.light.channel_status_csv
@@ -122,6 +146,7 @@ class Pipeline:
         outputs = {"summary": atomic_write_json(outdir / SUMMARY_FILE, summary)}
         if light is not None and self.cfg.output.status_csv:
             outputs["status_csv"] = write_status_csv(Path(self.cfg.output.status_csv), light)
+        streaks = self._update_streaks(light) if light is not None else None
         finished_at = time.time()
         if self.metrics is not None:
             self.metrics.file_processed(
@@ -130,7 +155,10 @@ class Pipeline:
                 latency_seconds=None if completed_at is None else finished_at - completed_at,
                 finished_at=finished_at,
                 light=light,
+                dead_streaks=streaks,
             )
+        if light is not None:
+            outputs |= self._write_masks(path, outdir, light)
         log.info(
             "file_done",
             file=str(path),
@@ -140,6 +168,27 @@ class Pipeline:
             summary=str(outputs["summary"]),
         )
         return FileOutcome(path, info, light, seconds, summary, outputs)
+
+    def _write_masks(self, path: Path, outdir: Path, light: LightResult) -> dict[str, Path]:
+        """Per-file mask PNGs and their stable 'latest' copies under ``OUT/images/``."""
+        latest_dir = self.out_root / IMAGES_DIR
+        written = {}
+        for name, style, cells in (
+            ("flatline", FLATLINE_STYLE, flatline_cells(light)),
+            ("baseline", BASELINE_STYLE, baseline_cells(light)),
+        ):
+            fig = render_mask(
+                cells,
+                style,
+                time_start_s=light.time_start_s,
+                time_end_s=light.time_end_s,
+                source=path.name,
+                tpc_split_channel=self.cfg.light.tpc_split_channel,
+            )
+            written[name] = write_mask_png(
+                outdir / f"{name}.png", fig, latest=latest_dir / f"{name}.png"
+            )
+        return written
 
     def _count_failure(self, reason: str) -> None:
         if self.metrics is not None:

@@ -7,15 +7,13 @@ integers or floats (``-1.0``); blank trailing lines are tolerated.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from wavedqm import constants as C
+from wavedqm.atomic import atomic_write_text
 from wavedqm.config import LightConfig
 from wavedqm.errors import ConfigError
 
@@ -162,25 +160,10 @@ def read_channel_status(path: str | Path, n_adcs: int, n_channels: int) -> np.nd
 def write_channel_status(path: str | Path, status: np.ndarray) -> None:
     """Write ``status`` (a×c ints) as a channel-status CSV, atomically.
 
-    The text goes to a temporary file in the same folder, is flushed to disk and then renamed
-    over ``path`` (``os.replace``): a reader sees the old file or the new one, never half of one.
-    (Kept here rather than using ``wavedqm.exporters.atomic`` so that analysis does not depend
-    on exporters.)
+    The text goes to a temporary file in the same folder and is renamed over ``path``: a reader
+    sees the old file or the new one, never half of one.
     """
-    path = Path(path)
     status = np.asarray(status)
     if status.ndim != 2:
         raise ValueError(f"status: shape {status.shape} (expected (n_adcs, n_channels))")
-    text = "".join(",".join(str(int(v)) for v in row) + "\n" for row in status)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    atomic_write_text(path, "".join(",".join(str(int(v)) for v in row) + "\n" for row in status))

@@ -13,16 +13,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from wavedqm.exporters.atomic import atomic_write_bytes
-
-CELL_INACTIVE = -1
-"""Not connected: drawn blank."""
-CELL_OK = 0
-"""Healthy: green hollow circle."""
-CELL_KNOWN = 1
-"""Known problem (channel-status CSV): small black dot."""
-CELL_NEW = 2
-"""New problem: red mark."""
+from wavedqm.atomic import atomic_write_bytes
+from wavedqm.constants import CELL_KNOWN, CELL_NEW, CELL_OK
 
 OK_COLOUR = "#1a9850"
 NEW_COLOUR = "#d73027"
@@ -67,7 +59,7 @@ def render_mask(
     source: str = "",
     tpc_split_channel: int = 32,
 ) -> Figure:
-    """Draw the (n_adcs, n_channels) grid of cell codes ``CELL_*``; returns the figure."""
+    """Draw the (n_adcs, n_channels) grid of cell codes ``constants.CELL_*``."""
     n_adcs, n_channels = cells.shape
     fig = Figure(figsize=(16, 5.2), dpi=100)
     ax = fig.add_axes((0.05, 0.12, 0.93, 0.62))

@@ -1,7 +1,8 @@
 """Prometheus metrics of wavedqm: one registry per process, filled from analysis results.
 
 Naming follows ``shared/spec/operations.md``: prefix ``wavedqm_``, base units as suffix,
-counters end in ``_total``. Per-channel series (8x64) only for alive, noise and baseline.
+counters end in ``_total``. Per-channel series (8x64) only where Grafana or an alert needs the
+channel: alive, noise, baseline, baseline status, consecutive dead files.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from wavedqm import __version__
+from wavedqm import constants as C
 
 if TYPE_CHECKING:
     from wavedqm.analysis.light import LightResult
@@ -23,7 +26,13 @@ TRIGGER_SELECTIONS = ("all", "beam", "self")
 class DqmMetrics:
     """The metrics a daemon or a batch run exposes. Methods take results, never raw data."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        data_taking_expected: bool = True,
+        max_file_gap_seconds: float = C.MAX_FILE_GAP_SECONDS,
+    ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.files_processed = Counter(
@@ -76,6 +85,19 @@ class DqmMetrics:
             ["adc", "channel"],
             registry=r,
         )
+        self.channel_dead_streak = Gauge(
+            "wavedqm_channel_dead_consecutive_files",
+            "Consecutive files, up to the last one, in which the channel was newly dead.",
+            ["adc", "channel"],
+            registry=r,
+        )
+        self.channel_baseline_status = Gauge(
+            "wavedqm_channel_baseline_status",
+            "New baseline problem of the channel in the last file: 0 ok, -1 median out of "
+            "range, 1 spread too wide, 2 shifted against previous files, 3 both 1 and 2.",
+            ["adc", "channel"],
+            registry=r,
+        )
         self.dead_channels = Gauge(
             "wavedqm_dead_channels",
             "Active channels newly dead (flatline, not known dead) in the last file.",
@@ -102,6 +124,19 @@ class DqmMetrics:
             ["trigger"],
             registry=r,
         )
+        Gauge(
+            "wavedqm_start_time_seconds", "Unix time the process started (s).", registry=r
+        ).set_to_current_time()
+        Gauge(
+            "wavedqm_data_taking_expected",
+            "1 while files are expected (config metrics.data_taking_expected).",
+            registry=r,
+        ).set(1.0 if data_taking_expected else 0.0)
+        Gauge(
+            "wavedqm_max_file_gap_seconds",
+            "Longest expected gap between files before WavedqmNoRecentFiles fires (s).",
+            registry=r,
+        ).set(max_file_gap_seconds)
         Info("wavedqm_build", "wavedqm version.", registry=r).info({"version": __version__})
 
     def file_failed(self, reason: str) -> None:
@@ -118,6 +153,7 @@ class DqmMetrics:
         latency_seconds: float | None,
         finished_at: float,
         light: LightResult | None,
+        dead_streaks: np.ndarray | None = None,
     ) -> None:
         """Record one successful file; per-channel gauges only change when it had light data."""
         self.files_processed.inc()
@@ -126,17 +162,24 @@ class DqmMetrics:
         if latency_seconds is not None:
             self.latency_seconds.observe(max(latency_seconds, 0.0))
         if light is not None:
-            self._light(light)
+            self._light(light, dead_streaks)
         self.last_file_timestamp.set(finished_at)
 
-    def _light(self, light: LightResult) -> None:
+    def _light(self, light: LightResult, dead_streaks: np.ndarray | None) -> None:
         summary = light.to_dict()
-        active = light.channel_map.active
+        monitored = light.monitored
         noise = summary["noise_adc16"]
         baseline = summary["baseline_adc16"]
-        for adc, channel in zip(*active.nonzero(), strict=True):
+        new_status = np.zeros(light.monitored.shape)
+        for adc, channel, code in light.baseline_flagged:
+            new_status[adc, channel] = code
+        for adc, channel in zip(*monitored.nonzero(), strict=True):
             labels = {"adc": str(adc), "channel": str(channel)}
             self.channel_alive.labels(**labels).set(1.0 if light.alive[adc, channel] else 0.0)
+            self.channel_baseline_status.labels(**labels).set(new_status[adc, channel])
+            if dead_streaks is not None:
+                streak = float(dead_streaks[adc, channel])
+                self.channel_dead_streak.labels(**labels).set(streak)
             self.channel_noise.labels(**labels).set(_gauge_value(noise[adc][channel]))
             self.channel_baseline.labels(**labels).set(_gauge_value(baseline[adc][channel]))
         self.dead_channels.set(len(light.dead_new))

@@ -1,0 +1,34 @@
+"""Cell codes of the two light masks (``constants.CELL_*``), from a file's light result.
+
+- flatline mask ("Alive and dead channels"): known dead (status 1/3) -> known; new dead -> new.
+- baseline mask ("Channels baseline status"): known baseline problem (status 2/3) -> known;
+  newly flagged baseline -> new.
+Inactive (not connected, or −1 in the status CSV) cells are blank; all other cells are healthy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wavedqm import constants as C
+from wavedqm.analysis.light import LightResult
+
+
+def _cells(result: LightResult, known_bit: int, new: list) -> np.ndarray:
+    cells = np.full(result.active.shape, C.CELL_OK, dtype=np.int8)
+    known = (result.known_status > 0) & ((result.known_status & known_bit) != 0)
+    cells[known] = C.CELL_KNOWN
+    for adc, channel, *_ in new:
+        cells[adc, channel] = C.CELL_NEW
+    cells[~result.monitored] = C.CELL_INACTIVE
+    return cells
+
+
+def flatline_cells(result: LightResult) -> np.ndarray:
+    """(n_adcs, n_channels) cell codes of the "Alive and dead channels" mask."""
+    return _cells(result, C.STATUS_KNOWN_DEAD, result.dead_new)
+
+
+def baseline_cells(result: LightResult) -> np.ndarray:
+    """(n_adcs, n_channels) cell codes of the "Channels baseline status" mask."""
+    return _cells(result, C.STATUS_KNOWN_BASELINE, result.baseline_flagged)
