@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import tempfile
@@ -40,24 +40,15 @@ def bare_read_seconds(path: Path, chunk_bytes: int = READ_CHUNK_BYTES) -> tuple[
 
 def process_child(path: Path, out: Path) -> tuple[float, float, dict]:
     """Run `wavedqm process` in a child; (wall s, peak RSS MB, summary)."""
+    cmd = [sys.executable, "-m", "wavedqm.cli", "process", str(path), "--out", str(out)]
     start = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "wavedqm.cli",
-            "process",
-            str(path),
-            "--out",
-            str(out),
-            "--log-level",
-            "warning",
-        ],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    child = subprocess.Popen([*cmd, "--log-level", "warning"], stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage
+    child.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if child.returncode != 0:
+        raise RuntimeError(f"wavedqm process exited with {child.returncode}")
+    peak_mb = usage.ru_maxrss / 1024
     summary = json.loads((out / path.name / "summary.json").read_text())
     return wall, peak_mb, summary
 
