@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from netutil import free_port, http_get, metric_value, wait_for
 
+from wavedqm.errors import FAILURE_REASONS
 from wavedqm.simulate.flow import ChannelFaults, publish_flow_file, write_flow_file
 
 SETTLE_S = 0.3
@@ -169,7 +170,9 @@ def test_slowly_written_file_is_processed_once_complete(daemon: Daemon, tmp_path
             time.sleep(SETTLE_S / 2)
             assert not (daemon.out / target.name / "summary.json").exists()
     wait_for(lambda: _processed(daemon, 1), 20, what="slow file processed")
-    assert daemon.value("wavedqm_files_failed_total", reason="truncated") is None
+    text = daemon.metrics()
+    for reason in FAILURE_REASONS:
+        assert metric_value(text, "wavedqm_files_failed_total", reason=reason) == 0, reason
     summary = json.loads((daemon.out / target.name / "summary.json").read_text())
     assert summary["events"] == 12
 

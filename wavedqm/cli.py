@@ -115,6 +115,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     from wavedqm.pipeline import Pipeline
 
     cfg = _config(args)
+    log = get_logger("wavedqm.process")
     metrics = DqmMetrics(
         data_taking_expected=cfg.metrics.data_taking_expected,
         max_file_gap_seconds=cfg.metrics.max_file_gap_seconds,
@@ -128,9 +129,16 @@ def cmd_process(args: argparse.Namespace) -> int:
                 raise InputFileError(path, "missing", "no such file")
             outcome = pipeline.process(path)
         except (InputFileError, FileNotReady) as err:
-            if isinstance(err, FileNotReady):
-                metrics.file_failed("not_ready")
+            reason = err.reason if isinstance(err, InputFileError) else "not_ready"
+            metrics.file_failed(reason)
+            log.error("file_failed", file=str(path), reason=reason, error=str(err))
             print(f"wavedqm: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        except Exception as err:  # a bug: say so, count it, go on with the next file
+            metrics.file_failed("internal")
+            log.exception("file_failed", file=str(path), reason="internal")
+            print(f"wavedqm: {path}: internal error: {err!r}", file=sys.stderr)
             failed += 1
             continue
         print(
@@ -165,7 +173,11 @@ def start_daemon(cfg: Config, on_file_done=None):
             if on_file_done is not None:
                 on_file_done(path)
 
-    service = Service(cfg, handle, on_queue_size=metrics.set_queue_size)
+    def on_event(name: str, **fields: object) -> None:
+        if name == "file_failed":
+            metrics.file_failed(str(fields.get("reason", "internal")))
+
+    service = Service(cfg, handle, on_queue_size=metrics.set_queue_size, on_event=on_event)
     host, port = parse_listen(cfg.metrics.listen)
     http = HttpServer(
         host,

@@ -4,6 +4,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+FAILURE_REASONS = (
+    "empty",
+    "not_hdf5",
+    "truncated",
+    "wrong_layout",
+    "no_data",
+    "too_large",
+    "read_error",
+    "missing",
+    "not_ready",
+    "internal",
+)
+"""Every ``reason`` a failed file can be counted under (``wavedqm_files_failed_total``)."""
+
 
 class WavedqmError(Exception):
     """Base class of wavedqm's own errors."""

@@ -21,7 +21,7 @@ from wavedqm.analysis.streaks import update_dead_streaks
 from wavedqm.atomic import atomic_write_json
 from wavedqm.config import Config
 from wavedqm.constants import DEAD_STREAKS_FILE, IMAGES_DIR, SUMMARY_FILE
-from wavedqm.errors import FileNotReady, InputFileError
+from wavedqm.errors import InputFileError
 from wavedqm.exporters.masks import BASELINE_STYLE, FLATLINE_STYLE, render_mask, write_mask_png
 from wavedqm.exporters.prometheus import DqmMetrics
 from wavedqm.formats.flow import FlowInfo, FlowLightReader
@@ -121,25 +121,16 @@ class Pipeline:
         return info, accumulator.result(self.known_status)
 
     def process(self, path: Path, completed_at: float | None = None) -> FileOutcome:
-        """Analyse ``path`` and write its outputs; count it in the metrics either way.
+        """Analyse ``path``, write its outputs and count it in the metrics.
 
-        Raises ``InputFileError`` for a bad file (after counting it) and ``FileNotReady`` when
-        its writer still holds it (not counted: it will be retried).
+        Raises ``InputFileError`` for a bad file and ``FileNotReady`` when its writer still
+        holds it. Failures are counted by the caller (the daemon's service or ``process``),
+        which also sees the failures that never reach the pipeline (``too_large``).
         """
         path = Path(path)
         log.info("file_processing", file=str(path))
         started = time.perf_counter()
-        try:
-            info, light = self.analyse(path)
-        except FileNotReady:
-            raise
-        except InputFileError as err:
-            self._count_failure(err.reason)
-            log.error("file_failed", file=str(path), reason=err.reason, error=str(err))
-            raise
-        except Exception:
-            self._count_failure("internal")
-            raise
+        info, light = self.analyse(path)
         seconds = time.perf_counter() - started
         summary = build_summary(path, info, light, seconds)
         outdir = output_dir_for(self.out_root, path)
@@ -189,10 +180,6 @@ class Pipeline:
                 outdir / f"{name}.png", fig, latest=latest_dir / f"{name}.png"
             )
         return written
-
-    def _count_failure(self, reason: str) -> None:
-        if self.metrics is not None:
-            self.metrics.file_failed(reason)
 
 
 def write_status_csv(path: Path, light: LightResult) -> Path:

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from wavedqm import __version__
 from wavedqm import constants as C
+from wavedqm.errors import FAILURE_REASONS
 
 if TYPE_CHECKING:
     from wavedqm.analysis.light import LightResult
@@ -44,6 +45,8 @@ class DqmMetrics:
             ["reason"],
             registry=r,
         )
+        for reason in FAILURE_REASONS:  # every series exists from the start, at 0
+            self.files_failed.labels(reason=reason)
         self.processing_seconds = Histogram(
             "wavedqm_file_processing_seconds",
             "Wall time to read and analyse one file (s).",
