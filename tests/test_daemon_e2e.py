@@ -4,76 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-from netutil import free_port, http_get, metric_value, wait_for
+from daemonutil import SETTLE_S, Daemon, start_daemon
+from netutil import http_get, metric_value, wait_for
 
 from wavedqm.errors import FAILURE_REASONS
 from wavedqm.simulate.flow import ChannelFaults, publish_flow_file, write_flow_file
-
-SETTLE_S = 0.3
-
-
-@dataclass
-class Daemon:
-    proc: subprocess.Popen
-    port: int
-    spool: Path
-    out: Path
-    log: Path
-
-    def metrics(self) -> str:
-        status, body = http_get(f"http://127.0.0.1:{self.port}/metrics")
-        assert status == 200
-        return body.decode()
-
-    def value(self, name: str, **labels: str) -> float | None:
-        return metric_value(self.metrics(), name, **labels)
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=30)
-
-
-def _start(tmp_path: Path, spool: Path) -> Daemon:
-    out, state = tmp_path / "out", tmp_path / "state"
-    config = tmp_path / "wavedqm.toml"
-    config.write_text(f"[watch]\nsettle_seconds = {SETTLE_S}\n")
-    port = free_port()
-    log = tmp_path / f"daemon-{time.monotonic_ns()}.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "wavedqm.cli",
-            "watch",
-            str(spool),
-            "--config",
-            str(config),
-            "--out",
-            str(out),
-            "--state",
-            str(state),
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    daemon = Daemon(proc, port, spool, out, log)
-    wait_for(
-        lambda: http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200, 60, what="daemon /healthz"
-    )
-    return daemon
 
 
 @pytest.fixture
@@ -85,11 +27,9 @@ def spool(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def daemon(tmp_path: Path, spool: Path) -> Iterator[Daemon]:
-    d = _start(tmp_path, spool)
+    d = start_daemon(tmp_path, spool)
     yield d
-    if d.proc.poll() is None:
-        d.proc.kill()
-        d.proc.wait(timeout=10)
+    d.kill()
 
 
 def _processed(d: Daemon, n: int) -> bool:
@@ -178,7 +118,7 @@ def test_slowly_written_file_is_processed_once_complete(daemon: Daemon, tmp_path
 
 
 def test_restart_neither_repeats_nor_skips(tmp_path: Path, spool: Path) -> None:
-    first = _start(tmp_path, spool)
+    first = start_daemon(tmp_path, spool)
     try:
         path1, _ = publish_flow_file(spool, "r_p0001.FLOW.hdf5", n_events=5, seed=1)
         wait_for(lambda: _processed(first, 1), 20, what="first file")
@@ -190,7 +130,7 @@ def test_restart_neither_repeats_nor_skips(tmp_path: Path, spool: Path) -> None:
             first.proc.kill()
     # a file arrives while the daemon is down
     path2, _ = publish_flow_file(spool, "r_p0002.FLOW.hdf5", n_events=5, seed=2)
-    second = _start(tmp_path, spool)
+    second = start_daemon(tmp_path, spool)
     try:
         wait_for(
             lambda: (second.out / path2.name / "summary.json").exists(),
