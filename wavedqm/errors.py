@@ -13,6 +13,8 @@ FAILURE_REASONS = (
     "too_large",
     "read_error",
     "missing",
+    "not_wfm",
+    "unsupported",
     "not_ready",
     "internal",
 )
@@ -38,7 +40,7 @@ class FileNotReady(WavedqmError):
 
 class InputFileError(WavedqmError):
     """A bad input file. ``reason`` is a short label (``not_hdf5``, ``truncated``, ``empty``,
-    ``wrong_layout``, ``no_data``, ``too_large``, ``read_error``, ``unsupported``)."""
+    ``wrong_layout``, ``no_data``, ``too_large``, ``read_error``, ``not_wfm``, ``unsupported``)."""
 
     def __init__(self, path: Path | str, reason: str, what: str, expected: str = "") -> None:
         self.path = Path(path)
