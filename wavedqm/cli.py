@@ -312,12 +312,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
+    from wavedqm.formats.detect import WFM, detect_format
     from wavedqm.formats.flow import inspect_flow
+    from wavedqm.formats.wfm import inspect_wfm
 
     path = Path(args.file)
     if not path.is_file():
         raise InputFileError(path, "missing", "no such file")
-    info = inspect_flow(path).to_dict()
+    info = inspect_wfm(path) if detect_format(path) == WFM else inspect_flow(path).to_dict()
     if args.json:
         print(json.dumps(info, indent=1))
     else:
