@@ -41,6 +41,7 @@ def bare_read_seconds(path: Path, chunk_bytes: int = READ_CHUNK_BYTES) -> tuple[
 def process_child(path: Path, out: Path) -> tuple[float, float, dict]:
     """Run `wavedqm process` in a child; (wall s, peak RSS MB, summary)."""
     cmd = [sys.executable, "-m", "wavedqm.cli", "process", str(path), "--out", str(out)]
+    cmd += ["--state", str(out.parent / "state")]
     start = time.perf_counter()
     child = subprocess.Popen([*cmd, "--log-level", "warning"], stdout=subprocess.DEVNULL)
     _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage

@@ -36,7 +36,7 @@ def test_process_reports_exactly_the_simulated_faults(
     path = tmp_path / f"run_{seed}.FLOW.hdf5"
     truth = write_flow_file(path, n_events=40, seed=seed, faults=FAULTS, compression=compression)
     out = tmp_path / "out"
-    assert main(["process", str(path), "--out", str(out)]) == 0
+    assert main(["process", str(path), "--out", str(out), "--state", str(tmp_path / "state")]) == 0
 
     summary = json.loads((out / path.name / "summary.json").read_text())
     assert summary["file"] == str(path)
@@ -73,7 +73,10 @@ def test_process_known_dead_channels_are_not_new(tmp_path: Path) -> None:
     csv = tmp_path / "status.csv"
     csv.write_text("\n".join(",".join(f"{v}.0" for v in row) for row in status) + "\n\n")
     out = tmp_path / "out"
-    assert main(["process", str(path), "--out", str(out), "--status", str(csv)]) == 0
+    state = str(tmp_path / "state")
+    assert (
+        main(["process", str(path), "--out", str(out), "--status", str(csv), "--state", state]) == 0
+    )
     summary = json.loads((out / path.name / "summary.json").read_text())
     assert summary["dead_channels"] == [[2, 8]]
     assert summary["known_dead_channels"] == [[0, 5]]
@@ -85,7 +88,9 @@ def test_process_charge_only_file_gives_empty_light_result(
     sample = shared_dir / "data" / "flow" / "UCD_2x2_sample_data.hdf5"
     before = sample.stat()
     out = tmp_path / "out"
-    assert main(["process", str(sample), "--out", str(out)]) == 0
+    assert (
+        main(["process", str(sample), "--out", str(out), "--state", str(tmp_path / "state")]) == 0
+    )
     summary = json.loads((out / sample.name / "summary.json").read_text())
     assert summary["has_light"] is False
     assert summary["has_charge"] is True
@@ -105,6 +110,7 @@ def test_process_exit_codes_and_one_line_per_failure(tmp_path: Path) -> None:
     empty.touch()
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "wavedqm.cli", "process", "--out", str(out)]
+    cmd += ["--state", str(tmp_path / "state")]
     ok = subprocess.run([*cmd, str(good)], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0, ok.stderr
     failed = subprocess.run(

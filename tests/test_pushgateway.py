@@ -49,6 +49,8 @@ def test_process_pushes_file_metrics(tmp_path: Path, pushgateway: str) -> None:
             str(bad),
             "--out",
             str(tmp_path / "out"),
+            "--state",
+            str(tmp_path / "state"),
             "--pushgateway",
             pushgateway,
         ]

@@ -38,6 +38,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="CSV",
         help="known channel-status CSV (8 rows x 64 values; config light.channel_status_csv)",
     )
+    parser.add_argument(
+        "--state", metavar="DIR", help="state folder: ledger, history (config output.state_dir)"
+    )
     parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
 
 
@@ -53,9 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("paths", nargs="*", metavar="PATH", help="folders to watch")
     _common(watch)
     watch.add_argument("--listen", metavar="HOST:PORT", help="HTTP address for /metrics")
-    watch.add_argument(
-        "--state", metavar="DIR", help="state folder (ledger; config output.state_dir)"
-    )
     watch.add_argument("--poll", action="store_true", default=None, help="poll instead of inotify")
 
     process = sub.add_parser("process", help="process files once, without the daemon")
@@ -146,49 +146,10 @@ def cmd_process(args: argparse.Namespace) -> int:
             f"dead {outcome.summary['dead_channels']}, "
             f"summary {outcome.outputs['summary']}"
         )
+    pipeline.close()
     if cfg.metrics.pushgateway:
         push_to_gateway(cfg.metrics.pushgateway, job=cfg.metrics.job, registry=metrics.registry)
     return EXIT_FAILED if failed else EXIT_OK
-
-
-def start_daemon(cfg: Config, on_file_done=None):
-    """Pipeline + metrics + watcher service + HTTP server, started. Returns (service, http)."""
-    from wavedqm.daemon.http import HttpServer
-    from wavedqm.daemon.service import Service
-    from wavedqm.exporters.prometheus import DqmMetrics
-    from wavedqm.kernels.light import warm_up
-    from wavedqm.pipeline import Pipeline
-
-    metrics = DqmMetrics(
-        data_taking_expected=cfg.metrics.data_taking_expected,
-        max_file_gap_seconds=cfg.metrics.max_file_gap_seconds,
-    )
-    pipeline = Pipeline(cfg, metrics)
-    warm_up()
-
-    def handle(path: Path, completed_at: float) -> None:
-        try:
-            pipeline.process(path, completed_at)
-        finally:
-            if on_file_done is not None:
-                on_file_done(path)
-
-    def on_event(name: str, **fields: object) -> None:
-        if name == "file_failed":
-            metrics.file_failed(str(fields.get("reason", "internal")))
-
-    service = Service(cfg, handle, on_queue_size=metrics.set_queue_size, on_event=on_event)
-    host, port = parse_listen(cfg.metrics.listen)
-    http = HttpServer(
-        host,
-        port,
-        registry=metrics.registry,
-        health=service.healthy,
-        static_dir=Path(cfg.output.dir),
-    )
-    http.start()
-    service.start()
-    return service, http
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -198,15 +159,11 @@ def cmd_watch(args: argparse.Namespace) -> int:
     missing = [p for p in cfg.watch.paths if not Path(p).is_dir()]
     if missing:
         raise ConfigError(f"watch path {missing[0]} is not a folder")
-    log = get_logger("wavedqm.cli")
-    service, http = start_daemon(cfg)
-    log.info(
-        "watching", paths=list(cfg.watch.paths), metrics=f"http://{http.host}:{http.port}/metrics"
-    )
-    try:
-        service.run_forever()
-    finally:
-        http.stop()
+    from wavedqm.daemon.app import DaemonApp
+
+    app = DaemonApp(cfg)
+    app.start()
+    app.run_forever()
     return EXIT_OK
 
 
@@ -240,6 +197,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from wavedqm.daemon.app import DaemonApp
     from wavedqm.simulate.flow import ChannelFaults, parse_channel_pairs, simulate_run
 
     out = Path(args.out).resolve()
@@ -264,10 +222,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         if len(done) >= args.files:
             all_done.set()
 
-    service, http = start_daemon(cfg, on_file_done)
+    app = DaemonApp(cfg, on_file_done)
+    app.start()
     print(f"wavedqm demo: simulated DAQ writing {args.files} files into {spool}")
-    print(f"  metrics:  http://{http.host}:{http.port}/metrics")
-    print(f"  health:   http://{http.host}:{http.port}/healthz")
+    print(f"  metrics:  {app.url}/metrics")
+    print(f"  health:   {app.url}/healthz")
+    print(f"  masks:    {app.url}/images/flatline.png, {app.url}/images/baseline.png")
     print(f"  outputs:  {results}")
     print("  simulated faults: " + ", ".join(f"{k} {v}" for k, v in DEMO_FAULTS.items()))
     faults = ChannelFaults(**{k: parse_channel_pairs(v) for k, v in DEMO_FAULTS.items()})
@@ -296,8 +256,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         daq.join(timeout=30)
-        service.stop(timeout=30)
-        http.stop()
+        app.stop(timeout=30)
     for path in done:
         summary_path = results / path.name / "summary.json"
         if summary_path.exists():

@@ -102,6 +102,22 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class HistoryConfig:
+    """Comparison with previous files (history store in the state folder)."""
+
+    previous_files: int | str = C.HISTORY_PREVIOUS_FILES
+    """How many previous files the rollup covers: a number, "all" or "none"."""
+
+    def previous_count(self) -> int | None:
+        """``None`` for all stored files, 0 for none, else N."""
+        if self.previous_files == "all":
+            return None
+        if self.previous_files == "none":
+            return 0
+        return int(self.previous_files)
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     listen: str = C.LISTEN_ADDRESS
     pushgateway: str = ""
@@ -119,6 +135,7 @@ class Config:
     reader: ReaderConfig = field(default_factory=ReaderConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    history: HistoryConfig = field(default_factory=HistoryConfig)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A copy with ``section={key: value}`` applied; ``None`` values are ignored."""
@@ -218,6 +235,14 @@ def _validate(obj: Any, section: str) -> None:
                 raise ConfigError(
                     f"light.tpc_adc_pairs: {pair} names an ADC outside 0..{obj.n_adcs - 1}"
                 )
+    if isinstance(obj, HistoryConfig):
+        value = obj.previous_files
+        if isinstance(value, str) and value not in ("all", "none"):
+            raise ConfigError(
+                f"history.previous_files: {value!r} (expected a number, 'all' or 'none')"
+            )
+        if isinstance(value, int) and value < 0:
+            raise ConfigError(f"history.previous_files: {value} (expected >= 0)")
     if isinstance(obj, MetricsConfig):
         parse_listen(obj.listen)
     if isinstance(obj, ReaderConfig) and obj.chunk_bytes < 2**20:

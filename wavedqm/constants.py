@@ -94,6 +94,87 @@ MAX_FILE_GAP_SECONDS = 1800.0
 """WavedqmNoRecentFiles fires when no file was processed for this long while data taking is
 expected (exported as ``wavedqm_max_file_gap_seconds``)."""
 DEAD_STREAKS_FILE = "dead_streaks.json"
+HISTORY_PREVIOUS_FILES = 10
+"""Files the 'previous files' rollup covers by default. Each file's errors are the spread over
+its events and add in quadrature, so a rollup over very many files widens its band (old tool's
+choice, kept): a bounded window keeps the 3σ baseline-shift test meaningful."""
 IMAGES_DIR = "images"
 """Under the output folder: stable 'latest' PNGs served at ``/images/``."""
 REPORTS_DIR = "reports"
+
+# --- power spectra (spec: light-dqm.md) -------------------------------------------------------
+SPECTRA_ROI_CENTRES_MHZ = (0.5, 1.8, 4.6, 7.1, 8.5, 10.0, 11.5, 19.0, 20.0, 25.0, 30.0)
+"""Centres of the regions of interest of the power spectra (MHz)."""
+SPECTRA_ROI_HALF_WIDTH_MHZ = 0.25
+"""A region of interest holds the bins within ± this of its centre (MHz): 9 bins of 62.5 kHz
+for 1000 samples at 16 ns (8 where the centre falls between bins: 1.8, 4.6, 7.1 MHz). Narrow
+enough that 19 and 20 MHz, and 0.5 MHz and DC, stay apart."""
+SPECTRA_MAX_EVENTS = 64
+"""Events whose spectra are kept per file (evenly spread over the file): memory
+``max_events × active channels × (S/2 + 1) × 4 B``, 49 MB for 64 events, 384 channels, S = 1000."""
+
+# --- RaTag xenon gas TPC: S2 analysis (spec: ratag-s2.md) -------------------------------------
+# Run constants (config): the defaults of ``wavedqm.analysis.ratag.RunConstants``.
+RATAG_PRESSURE_BAR = 2.0
+RATAG_TEMPERATURE_K = 293.0
+RATAG_EL_GAP_CM = 0.8
+"""Gate-anode (electroluminescence) gap in cm."""
+RATAG_DRIFT_GAP_CM = 1.4
+"""Cathode-gate drift gap in cm."""
+RATAG_W_VALUE_EV = 22.0
+"""Mean energy per electron-ion pair in xenon gas (eV)."""
+RATAG_XRAY_ENERGY_KEV = 12.3
+"""Calibration X-ray energy (keV)."""
+RATAG_DRIFT_SPEED_PARAMS = (0.928097, 17.1733, 0.511930, 0.301073)
+"""p0..p3 of v = p0·(1 − exp(−p1·rE)) + p2·rE / (1 + p3·rE), v in mm/µs, rE in Td
+(fit to Njoya et al., NIM A 972 (2020) 163965)."""
+BOLTZMANN_J_PER_K = 1.380649e-23
+TD_PER_V_CM2 = 1e17
+"""1 Td = 1e-17 V·cm²: reduced field (Td) = E / n × 1e17 with E in V/cm, n in cm⁻³."""
+RATAG_POLARITY = -1
+"""PMT pulses are negative: the signal is inverted (mV = −1 × volts × 1000)."""
+
+# Per frame (µs, mV)
+RATAG_N_PEDESTAL_TIMING = 200
+"""Pedestal samples for S1 time and S2 start/end (RaTag's ``n_points=200``)."""
+RATAG_N_PEDESTAL_AREA = 2000
+"""Pedestal samples for S2 areas and X-ray classification (RaTag ``IntegrationConfig``)."""
+RATAG_MA_WINDOW = 9
+"""Moving-average length in samples (``np.convolve(x, ones(9)/9, mode="same")``)."""
+RATAG_S1_THRESHOLD_MV = 1.0
+RATAG_S2_THRESHOLD_MV = 0.8
+RATAG_S2_CLIP_MV = 0.02
+"""Smoothed values below this are zeroed before the S2 start/end search (mV)."""
+RATAG_S2_SEARCH_DRIFT_FRACTION = 0.3
+"""The S2 search starts at t > t_s1 + 0.3 × t_drift."""
+RATAG_BS_THRESHOLD_MV = 0.8
+"""Smoothed values below this are zeroed before integrating (mV)."""
+RATAG_XRAY_MAX_AREA_S1 = 1e5
+"""X-ray cut: sum of the samples above bs_threshold before S1 (mV, a sum of samples)."""
+RATAG_XRAY_MAX_AREA_S2 = 1e5
+"""X-ray cut: sum of the samples above bs_threshold from the S2 start on (mV, a sum)."""
+RATAG_XRAY_MIN_S1_SEP_US = 0.5
+RATAG_XRAY_MIN_S2_SEP_US = 1.0
+RATAG_XRAY_MIN_AREA_MV_US = 0.2
+
+# Per set
+RATAG_S1_MAX_TIME_US = -0.5
+"""Per-frame S1 times at or after this are not used for the set's S1 time (µs)."""
+RATAG_OUTLIER_SIGMA = 3.0
+RATAG_S1_HIST_BINS = 50
+RATAG_S2_START_CUT = (0.3, 1.5)
+"""S2 starts kept for the set statistics: within these multiples of t_s1 + t_drift."""
+RATAG_S2_END_CUT = (1.2, 35.0)
+"""S2 ends kept: from 1.2 × (t_s1 + t_drift) to 35 µs."""
+RATAG_S2_DURATION_CUT_US = (5.0, 25.0)
+RATAG_S2_MIN_EVENTS = 10
+"""Fewer S2 windows than this after the cuts give no window statistics (NaN)."""
+RATAG_WINDOW_SIGMA_BEFORE = 1.0
+RATAG_WINDOW_SIGMA_AFTER = 0.5
+"""S2 integration window: [start − 1.0 σ_start, end + 0.5 σ_end]."""
+RATAG_FIT_BINS = 100
+RATAG_ION_BIN_CUTS = (0.0, 4.0)
+"""Gaussian fit range of ion (recoil) S2 areas (mV·µs)."""
+RATAG_XRAY_BIN_CUTS = (0.6, 20.0)
+"""Gaussian fit range of X-ray S2 areas (mV·µs)."""
+RATAG_CI95_Z = 1.96

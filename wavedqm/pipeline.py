@@ -15,6 +15,14 @@ import numpy as np
 
 from wavedqm import __version__
 from wavedqm.analysis.channels import ChannelMap, default_channel_status, read_channel_status
+from wavedqm.analysis.history import (
+    HISTORY_FILE,
+    FileRecord,
+    HistoryError,
+    HistoryStore,
+    Rollup,
+    baseline_previous,
+)
 from wavedqm.analysis.light import LightAccumulator, LightResult, channel_status
 from wavedqm.analysis.masks import baseline_cells, flatline_cells
 from wavedqm.analysis.streaks import update_dead_streaks
@@ -40,6 +48,8 @@ class FileOutcome:
     light: LightResult | None
     processing_seconds: float
     summary: dict[str, Any]
+    previous: Rollup | None = None
+    """Rollup of the previous files this file was compared with (None: no history)."""
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
@@ -59,6 +69,27 @@ class Pipeline:
         self.known_status = self._known_status()
         self.streaks_path = Path(cfg.output.state_dir) / DEAD_STREAKS_FILE
         self.dead_streaks = self._load_streaks()
+        self.history = HistoryStore(
+            Path(cfg.output.state_dir) / HISTORY_FILE,
+            grid_shape=(cfg.light.n_adcs, cfg.light.n_channels),
+        )
+
+    def close(self) -> None:
+        self.history.close()
+
+    def _previous(self) -> Rollup | None:
+        """The rollup of the previous files (before this one is appended)."""
+        try:
+            return self.history.rollup(self.cfg.history.previous_count())
+        except HistoryError as err:
+            log.error("history_unavailable", error=str(err))
+            return None
+
+    def _remember(self, path: Path, light: LightResult, processed_at: float) -> None:
+        try:
+            self.history.append(FileRecord.from_light(path.name, light, processed_at))
+        except HistoryError as err:
+            log.error("history_append_failed", file=str(path), error=str(err))
 
     def _load_streaks(self) -> np.ndarray | None:
         """Consecutive dead-file counts survive a restart (state folder)."""
@@ -84,8 +115,11 @@ class Pipeline:
             return default_channel_status(self.channel_map)
         return read_channel_status(Path(csv), self.cfg.light.n_adcs, self.cfg.light.n_channels)
 
-    def analyse(self, path: Path) -> tuple[FlowInfo, LightResult | None]:
-        """Stream the file through the light kernel and accumulate per-channel statistics."""
+    def analyse(
+        self, path: Path, previous: Rollup | None = None
+    ) -> tuple[FlowInfo, LightResult | None]:
+        """Stream the file through the light kernel and accumulate per-channel statistics;
+        ``previous`` is what the baseline-shift status (2) compares with."""
         light_cfg = self.cfg.light
         with FlowLightReader(
             path, chunk_bytes=self.cfg.reader.chunk_bytes, max_events=light_cfg.max_events
@@ -118,7 +152,7 @@ class Pipeline:
                     out=features,
                 )
                 accumulator.add(batch, features)
-        return info, accumulator.result(self.known_status)
+        return info, accumulator.result(self.known_status, previous=baseline_previous(previous))
 
     def process(self, path: Path, completed_at: float | None = None) -> FileOutcome:
         """Analyse ``path``, write its outputs and count it in the metrics.
@@ -130,9 +164,11 @@ class Pipeline:
         path = Path(path)
         log.info("file_processing", file=str(path))
         started = time.perf_counter()
-        info, light = self.analyse(path)
+        previous = self._previous()
+        info, light = self.analyse(path, previous)
         seconds = time.perf_counter() - started
         summary = build_summary(path, info, light, seconds)
+        summary["previous_files"] = 0 if previous is None else previous.n_files
         outdir = output_dir_for(self.out_root, path)
         outputs = {"summary": atomic_write_json(outdir / SUMMARY_FILE, summary)}
         if light is not None and self.cfg.output.status_csv:
@@ -149,6 +185,7 @@ class Pipeline:
                 dead_streaks=streaks,
             )
         if light is not None:
+            self._remember(path, light, finished_at)
             outputs |= self._write_masks(path, outdir, light)
         log.info(
             "file_done",
@@ -158,7 +195,7 @@ class Pipeline:
             dead_channels=summary["dead_channels"],
             summary=str(outputs["summary"]),
         )
-        return FileOutcome(path, info, light, seconds, summary, outputs)
+        return FileOutcome(path, info, light, seconds, summary, previous=previous, outputs=outputs)
 
     def _write_masks(self, path: Path, outdir: Path, light: LightResult) -> dict[str, Path]:
         """Per-file mask PNGs and their stable 'latest' copies under ``OUT/images/``."""

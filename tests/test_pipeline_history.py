@@ -1,0 +1,70 @@
+"""The pipeline keeps a history of files and flags a baseline shift against previous files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from wavedqm.config import Config
+from wavedqm.pipeline import Pipeline
+from wavedqm.simulate.flow import write_flow_file
+
+
+def _pipeline(tmp_path: Path, previous_files: int | str = 10) -> Pipeline:
+    cfg = Config().with_overrides(
+        output={"dir": str(tmp_path / "out"), "state_dir": str(tmp_path / "state")},
+        history={"previous_files": previous_files},
+    )
+    return Pipeline(cfg)
+
+
+def test_history_counts_previous_files_across_restarts(tmp_path: Path) -> None:
+    files = []
+    for i in range(3):
+        path = tmp_path / f"h_p{i}.FLOW.hdf5"
+        write_flow_file(path, n_events=8, seed=i, detector_seed=7)
+        files.append(path)
+    pipeline = _pipeline(tmp_path)
+    first = pipeline.process(files[0])
+    second = pipeline.process(files[1])
+    pipeline.close()
+    assert first.previous is None and first.summary["previous_files"] == 0
+    assert second.previous is not None and second.previous.files == [files[0].name]
+    restarted = _pipeline(tmp_path)
+    third = restarted.process(files[2])
+    restarted.close()
+    assert third.summary["previous_files"] == 2
+    # same detector: no baseline shift against the previous files
+    assert third.summary["baseline_flagged"] == []
+
+
+def test_baseline_shift_against_previous_files_is_status_2(tmp_path: Path) -> None:
+    pipeline = _pipeline(tmp_path)
+    for i in range(3):
+        path = tmp_path / f"s_p{i}.FLOW.hdf5"
+        write_flow_file(path, n_events=10, seed=i, detector_seed=3)
+        pipeline.process(path)
+    shifted = tmp_path / "s_p9.FLOW.hdf5"
+    write_flow_file(shifted, n_events=10, seed=9, detector_seed=4)  # another detector: all moved
+    outcome = pipeline.process(shifted)
+    pipeline.close()
+    flagged = outcome.summary["baseline_flagged"]
+    assert flagged, "a different detector's baselines must show as shifted"
+    assert {code for _, _, code in flagged} == {2}
+    summary = json.loads((tmp_path / "out" / shifted.name / "summary.json").read_text())
+    assert summary["previous_files"] == 3
+
+
+def test_previous_files_none_disables_comparison(tmp_path: Path) -> None:
+    pipeline = _pipeline(tmp_path, "none")
+    a, b = tmp_path / "n_a.FLOW.hdf5", tmp_path / "n_b.FLOW.hdf5"
+    write_flow_file(a, n_events=6, seed=1, detector_seed=1)
+    write_flow_file(b, n_events=6, seed=2, detector_seed=2)
+    pipeline.process(a)
+    outcome = pipeline.process(b)
+    pipeline.close()
+    assert outcome.previous is None
+    assert outcome.summary["baseline_flagged"] == []
+    assert np.isfinite(np.array(outcome.summary["light"]["baseline_adc16"], dtype=float)).any()
