@@ -56,6 +56,20 @@ def test_renamed_in_file_reaches_metrics_within_seconds(daemon: Daemon) -> None:
     assert daemon.value("wavedqm_last_file_processed_timestamp_seconds") > time.time() - 60
     summary = json.loads((daemon.out / path.name / "summary.json").read_text())
     assert summary["dead_channels"] == [[2, 7]]
+    # masks and the PDF report follow, per file and as 'latest' served over HTTP
+    for url, magic in (
+        ("/images/flatline.png", b"\x89PNG"),
+        ("/images/baseline.png", b"\x89PNG"),
+        ("/reports/latest.pdf", b"%PDF"),
+    ):
+        body = wait_for(
+            lambda u=url: (lambda r: r[1] if r[0] == 200 else None)(http_get(daemon.url + u)),
+            60,
+            what=url,
+        )
+        assert body.startswith(magic), url
+    for name in ("flatline.png", "baseline.png", "report.pdf"):
+        assert (daemon.out / path.name / name).stat().st_size > 1000
     assert daemon.value("wavedqm_build_info", version=__import__("wavedqm").__version__) == 1
 
 

@@ -98,7 +98,9 @@ def one_file(tmp_path_factory: pytest.TempPathFactory, flow_file) -> tuple[DqmMe
         output={"dir": str(root / "out"), "state_dir": str(root / "state")}
     )
     metrics = DqmMetrics()
-    Pipeline(cfg, metrics).process(path, completed_at=time.time())
+    pipeline = Pipeline(cfg, metrics)
+    pipeline.process(path, completed_at=time.time())
+    pipeline.close()  # waits for the masks (drawn after the metrics are out)
     return metrics, root / "out"
 
 

@@ -67,6 +67,8 @@ class LightConfig:
     """Known problems (8 rows x 64 values); empty: every active channel is 'good'."""
     max_events: int = 0
     """Analyse at most this many events per file (0: all of them)."""
+    spectra_events: int = C.SPECTRA_MAX_EVENTS
+    """Events per file (spread evenly over it) whose power spectra are kept (0: none)."""
 
     def active_channel_list(self) -> tuple[int, ...]:
         return parse_channel_list(self.active_channels, self.n_channels)
@@ -99,6 +101,8 @@ class OutputConfig:
     state_dir: str = C.STATE_DIR
     status_csv: str = ""
     """Where to write the channel-status CSV of the latest file (empty: not written)."""
+    reports: bool = True
+    """Write a PDF report per file (``OUT/<file>/report.pdf``, latest in ``OUT/reports/``)."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,15 +24,24 @@ from wavedqm.analysis.history import (
     Rollup,
     baseline_previous,
 )
+from wavedqm.analysis.jump import JumpEvent
+from wavedqm.analysis.jumps import JumpTracker
 from wavedqm.analysis.light import LightAccumulator, LightResult, channel_status
 from wavedqm.analysis.masks import baseline_cells, flatline_cells
+from wavedqm.analysis.spectra import SpectraAccumulator, SpectraResult
 from wavedqm.analysis.streaks import update_dead_streaks
 from wavedqm.atomic import atomic_write_json
 from wavedqm.config import Config
-from wavedqm.constants import DEAD_STREAKS_FILE, IMAGES_DIR, SUMMARY_FILE
+from wavedqm.constants import DEAD_STREAKS_FILE, IMAGES_DIR, REPORTS_DIR, SUMMARY_FILE
 from wavedqm.errors import InputFileError
 from wavedqm.exporters.masks import BASELINE_STYLE, FLATLINE_STYLE, render_mask, write_mask_png
 from wavedqm.exporters.prometheus import DqmMetrics
+from wavedqm.exporters.report import (
+    LATEST_REPORT_FILE,
+    REPORT_FILE,
+    ReportInputs,
+    write_file_report,
+)
 from wavedqm.formats.flow import FlowInfo, FlowLightReader
 from wavedqm.kernels.light import LightFeatures, light_features
 from wavedqm.logs import get_logger
@@ -40,17 +50,37 @@ log = get_logger(__name__)
 
 
 @dataclass
+class LightAnalysis:
+    """What streaming one file through the kernels gives."""
+
+    info: FlowInfo
+    light: LightResult | None
+    """None when the file holds no light data."""
+    spectra: SpectraResult | None = None
+    jump: JumpEvent | None = None
+
+
+@dataclass
 class FileOutcome:
     """What processing one file gave."""
 
     path: Path
-    info: FlowInfo
-    light: LightResult | None
+    analysis: LightAnalysis
     processing_seconds: float
     summary: dict[str, Any]
     previous: Rollup | None = None
     """Rollup of the previous files this file was compared with (None: no history)."""
     outputs: dict[str, Path] = field(default_factory=dict)
+    plots: Future[dict[str, Path]] | None = None
+    """Masks and PDF report, drawn after the metrics are out (``.result()`` waits)."""
+
+    @property
+    def info(self) -> FlowInfo:
+        return self.analysis.info
+
+    @property
+    def light(self) -> LightResult | None:
+        return self.analysis.light
 
 
 def output_dir_for(out_root: Path, path: Path) -> Path:
@@ -59,7 +89,8 @@ def output_dir_for(out_root: Path, path: Path) -> Path:
 
 
 class Pipeline:
-    """Holds what stays fixed between files (config, channel map, known problems, metrics)."""
+    """Holds what stays fixed between files (config, channel map, known problems, metrics,
+    history); ``close()`` waits for the plots still being drawn."""
 
     def __init__(self, cfg: Config, metrics: DqmMetrics | None = None) -> None:
         self.cfg = cfg
@@ -73,8 +104,11 @@ class Pipeline:
             Path(cfg.output.state_dir) / HISTORY_FILE,
             grid_shape=(cfg.light.n_adcs, cfg.light.n_channels),
         )
+        # matplotlib work (masks, PDF) runs on one thread, off the path to /metrics
+        self._plotter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wavedqm-plots")
 
     def close(self) -> None:
+        self._plotter.shutdown(wait=True)
         self.history.close()
 
     def _previous(self) -> Rollup | None:
@@ -85,9 +119,19 @@ class Pipeline:
             log.error("history_unavailable", error=str(err))
             return None
 
-    def _remember(self, path: Path, light: LightResult, processed_at: float) -> None:
+    def _remember(self, path: Path, analysis: LightAnalysis, processed_at: float) -> None:
+        assert analysis.light is not None
+        spectra = analysis.spectra
         try:
-            self.history.append(FileRecord.from_light(path.name, light, processed_at))
+            self.history.append(
+                FileRecord.from_light(
+                    path.name,
+                    analysis.light,
+                    processed_at,
+                    spectra_roi=None if spectra is None else spectra.roi_power_adc,
+                    roi_centres_mhz=None if spectra is None else spectra.roi_centres_mhz,
+                )
+            )
         except HistoryError as err:
             log.error("history_append_failed", file=str(path), error=str(err))
 
@@ -115,33 +159,30 @@ class Pipeline:
             return default_channel_status(self.channel_map)
         return read_channel_status(Path(csv), self.cfg.light.n_adcs, self.cfg.light.n_channels)
 
-    def analyse(
-        self, path: Path, previous: Rollup | None = None
-    ) -> tuple[FlowInfo, LightResult | None]:
-        """Stream the file through the light kernel and accumulate per-channel statistics;
-        ``previous`` is what the baseline-shift status (2) compares with."""
+    def analyse(self, path: Path, previous: Rollup | None = None) -> LightAnalysis:
+        """Stream the file through the kernels once: light features of every waveform, power
+        spectra of a bounded set of events, the largest sample-to-sample jump. ``previous`` is
+        what the baseline-shift status (2) compares with."""
         light_cfg = self.cfg.light
         with FlowLightReader(
             path, chunk_bytes=self.cfg.reader.chunk_bytes, max_events=light_cfg.max_events
         ) as reader:
             info = reader.info
             if not info.has_light:
-                return info, None
-            if (info.n_adcs, info.n_channels) != (light_cfg.n_adcs, light_cfg.n_channels):
-                raise InputFileError(
-                    path,
-                    "wrong_layout",
-                    f"light waveforms have {info.n_adcs} ADCs x {info.n_channels} channels",
-                    f"{light_cfg.n_adcs} x {light_cfg.n_channels} as configured",
-                )
-            if info.n_samples < light_cfg.pedestal_samples:
-                raise InputFileError(
-                    path,
-                    "wrong_layout",
-                    f"waveforms have {info.n_samples} samples",
-                    f"at least the {light_cfg.pedestal_samples} pedestal samples",
-                )
+                return LightAnalysis(info, None)
+            self._check_layout(path, info)
             accumulator = LightAccumulator(light_cfg, self.channel_map)
+            spectra = SpectraAccumulator(
+                light_cfg.n_adcs,
+                light_cfg.n_channels,
+                info.n_samples,
+                light_cfg.sample_period_us,
+                light_cfg.spectra_events,
+                self.channel_map.active,
+                expected_events=reader.n_events,
+                adc_range_v=light_cfg.adc_range_v,
+            )
+            jumps = JumpTracker(self.channel_map.active, light_cfg.sample_period_us)
             features: LightFeatures | None = None
             for batch in reader.batches():
                 features = light_features(
@@ -152,11 +193,35 @@ class Pipeline:
                     out=features,
                 )
                 accumulator.add(batch, features)
-        return info, accumulator.result(self.known_status, previous=baseline_previous(previous))
+                if light_cfg.spectra_events and not spectra.full:
+                    spectra.add(batch)
+                jumps.add(batch)
+        light = accumulator.result(self.known_status, previous=baseline_previous(previous))
+        spectra_result = spectra.result() if spectra.n_events else None
+        return LightAnalysis(info, light, spectra_result, jumps.best)
+
+    def _check_layout(self, path: Path, info: FlowInfo) -> None:
+        light_cfg = self.cfg.light
+        if (info.n_adcs, info.n_channels) != (light_cfg.n_adcs, light_cfg.n_channels):
+            raise InputFileError(
+                path,
+                "wrong_layout",
+                f"light waveforms have {info.n_adcs} ADCs x {info.n_channels} channels",
+                f"{light_cfg.n_adcs} x {light_cfg.n_channels} as configured",
+            )
+        if info.n_samples < light_cfg.pedestal_samples:
+            raise InputFileError(
+                path,
+                "wrong_layout",
+                f"waveforms have {info.n_samples} samples",
+                f"at least the {light_cfg.pedestal_samples} pedestal samples",
+            )
 
     def process(self, path: Path, completed_at: float | None = None) -> FileOutcome:
         """Analyse ``path``, write its outputs and count it in the metrics.
 
+        Order: summary.json and metrics first (what Prometheus and the crew wait for), then
+        the history, then masks and the PDF report on the plotting thread.
         Raises ``InputFileError`` for a bad file and ``FileNotReady`` when its writer still
         holds it. Failures are counted by the caller (the daemon's service or ``process``),
         which also sees the failures that never reach the pipeline (``too_large``).
@@ -165,9 +230,10 @@ class Pipeline:
         log.info("file_processing", file=str(path))
         started = time.perf_counter()
         previous = self._previous()
-        info, light = self.analyse(path, previous)
+        analysis = self.analyse(path, previous)
+        light = analysis.light
         seconds = time.perf_counter() - started
-        summary = build_summary(path, info, light, seconds)
+        summary = build_summary(path, analysis, seconds)
         summary["previous_files"] = 0 if previous is None else previous.n_files
         outdir = output_dir_for(self.out_root, path)
         outputs = {"summary": atomic_write_json(outdir / SUMMARY_FILE, summary)}
@@ -177,16 +243,20 @@ class Pipeline:
         finished_at = time.time()
         if self.metrics is not None:
             self.metrics.file_processed(
-                n_events=info.n_light_events if light is not None else 0,
+                n_events=summary["events"],
                 processing_seconds=seconds,
                 latency_seconds=None if completed_at is None else finished_at - completed_at,
                 finished_at=finished_at,
                 light=light,
                 dead_streaks=streaks,
+                spectra=analysis.spectra,
             )
+        plots = None
         if light is not None:
-            self._remember(path, light, finished_at)
-            outputs |= self._write_masks(path, outdir, light)
+            self._remember(path, analysis, finished_at)
+            plots = self._plotter.submit(
+                self._draw, path, outdir, analysis, previous, summary, seconds
+            )
         log.info(
             "file_done",
             file=str(path),
@@ -195,7 +265,51 @@ class Pipeline:
             dead_channels=summary["dead_channels"],
             summary=str(outputs["summary"]),
         )
-        return FileOutcome(path, info, light, seconds, summary, previous=previous, outputs=outputs)
+        return FileOutcome(path, analysis, seconds, summary, previous, outputs, plots)
+
+    def _draw(
+        self,
+        path: Path,
+        outdir: Path,
+        analysis: LightAnalysis,
+        previous: Rollup | None,
+        summary: dict[str, Any],
+        seconds: float,
+    ) -> dict[str, Path]:
+        """Masks (per file and latest), then the PDF report (per file and latest)."""
+        light = analysis.light
+        assert light is not None
+        written: dict[str, Path] = {}
+        try:
+            written |= self._write_masks(path, outdir, light)
+            if self.cfg.output.reports:
+                inputs = ReportInputs(
+                    file=path,
+                    summary=summary,
+                    config=self.cfg.to_dict(),
+                    light=light,
+                    previous=previous,
+                    spectra=analysis.spectra,
+                    jump=analysis.jump,
+                    processing_seconds=seconds,
+                )
+                report = write_file_report(
+                    outdir / REPORT_FILE,
+                    inputs,
+                    latest=self.out_root / REPORTS_DIR / LATEST_REPORT_FILE,
+                )
+                written["report"] = report.path
+                log.info(
+                    "report_written",
+                    file=str(path),
+                    report=str(report.path),
+                    pages=len(report.pages),
+                    failed_pages=[title for title, _ in report.failed],
+                    seconds=round(report.seconds, 2),
+                )
+        except Exception:  # never lose the daemon's plotting thread to one bad figure
+            log.exception("plots_failed", file=str(path))
+        return written
 
     def _write_masks(self, path: Path, outdir: Path, light: LightResult) -> dict[str, Path]:
         """Per-file mask PNGs and their stable 'latest' copies under ``OUT/images/``."""
@@ -226,10 +340,9 @@ def write_status_csv(path: Path, light: LightResult) -> Path:
     return path
 
 
-def build_summary(
-    path: Path, info: FlowInfo, light: LightResult | None, seconds: float
-) -> dict[str, Any]:
+def build_summary(path: Path, analysis: LightAnalysis, seconds: float) -> dict[str, Any]:
     """The per-file ``summary.json`` document."""
+    info, light = analysis.info, analysis.light
     summary: dict[str, Any] = {
         "file": str(path),
         "format": "flow-hdf5",
@@ -266,4 +379,14 @@ def build_summary(
     ):
         summary[key] = light_dict.pop(key)
     summary["light"] = light_dict
+    summary["spectra"] = None if analysis.spectra is None else analysis.spectra.to_dict()
+    if analysis.jump is not None:
+        jump = analysis.jump
+        summary["largest_jump"] = {
+            "event": jump.event,
+            "adc": jump.adc,
+            "channel": jump.channel,
+            "sample": jump.sample,
+            "jump_adc16": jump.jump_adc16,
+        }
     return summary

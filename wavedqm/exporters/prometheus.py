@@ -19,6 +19,7 @@ from wavedqm.errors import FAILURE_REASONS
 
 if TYPE_CHECKING:
     from wavedqm.analysis.light import LightResult
+    from wavedqm.analysis.spectra import SpectraResult
 
 PROCESSING_BUCKETS_S = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600)
 TRIGGER_SELECTIONS = ("all", "beam", "self")
@@ -121,6 +122,13 @@ class DqmMetrics:
             )
             for flag in ("clipped", "negative")
         }
+        self.adc_roi_power = Gauge(
+            "wavedqm_adc_roi_power_volts2",
+            "Median noise power summed over a region of interest of the spectrum, mean over "
+            "the ADC's active channels, last file (V^2).",
+            ["adc", "roi_mhz"],
+            registry=r,
+        )
         self.light_events = Gauge(
             "wavedqm_file_events",
             "Events in the last file, by trigger type.",
@@ -157,6 +165,7 @@ class DqmMetrics:
         finished_at: float,
         light: LightResult | None,
         dead_streaks: np.ndarray | None = None,
+        spectra: SpectraResult | None = None,
     ) -> None:
         """Record one successful file; per-channel gauges only change when it had light data."""
         self.files_processed.inc()
@@ -166,6 +175,11 @@ class DqmMetrics:
             self.latency_seconds.observe(max(latency_seconds, 0.0))
         if light is not None:
             self._light(light, dead_streaks)
+        if spectra is not None:
+            for adc, row in enumerate(spectra.roi_power_adc):
+                for centre, power in zip(spectra.roi_centres_mhz, row, strict=True):
+                    roi = {"adc": str(adc), "roi_mhz": f"{centre:g}"}
+                    self.adc_roi_power.labels(**roi).set(float(power))
         self.last_file_timestamp.set(finished_at)
 
     def _light(self, light: LightResult, dead_streaks: np.ndarray | None) -> None:
