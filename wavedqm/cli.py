@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from wavedqm import __version__
@@ -86,6 +87,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--listen", default="127.0.0.1:9108", metavar="HOST:PORT")
     demo.add_argument("--log-level", default="warning", choices=["debug", "info", "warning"])
 
+    report = sub.add_parser(
+        "report", help="run report: trends over the files of a run or an output folder"
+    )
+    report.add_argument(
+        "source",
+        metavar="RUN_DIR_OR_OUT",
+        help="an output folder (OUT/<file>/summary.json) or a folder of data files "
+        "(their summaries are looked up in --results; files not processed yet are processed)",
+    )
+    report.add_argument("--last", type=int, metavar="N", help="only the last N files")
+    report.add_argument("--since", metavar="ISO", help="data starting at or after this time")
+    report.add_argument("--until", metavar="ISO", help="data starting before this time")
+    report.add_argument("--out", metavar="FILE", help="the PDF to write")
+    report.add_argument("--config", metavar="FILE", help="TOML configuration file")
+    report.add_argument(
+        "--results", metavar="DIR", help="output folder of the run's files (config output.dir)"
+    )
+    report.add_argument("--state", metavar="DIR", help="state folder (config output.state_dir)")
+    report.add_argument("--log-level", default="warning", choices=["debug", "info", "warning"])
+
     inspect = sub.add_parser("inspect", help="what a file holds")
     inspect.add_argument("file", metavar="FILE")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
@@ -109,12 +130,16 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    return process_files(_config(args), [Path(name) for name in args.files])
+
+
+def process_files(cfg: Config, files: Sequence[Path]) -> int:
+    """The pipeline once per file; one line per failure on stderr; push metrics if asked."""
     from prometheus_client import push_to_gateway
 
     from wavedqm.exporters.prometheus import DqmMetrics
     from wavedqm.pipeline import Pipeline
 
-    cfg = _config(args)
     log = get_logger("wavedqm.process")
     metrics = DqmMetrics(
         data_taking_expected=cfg.metrics.data_taking_expected,
@@ -122,8 +147,7 @@ def cmd_process(args: argparse.Namespace) -> int:
     )
     pipeline = Pipeline(cfg, metrics)
     failed = 0
-    for name in args.files:
-        path = Path(name)
+    for path in files:
         try:
             if not path.is_file():
                 raise InputFileError(path, "missing", "no such file")
@@ -198,6 +222,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from wavedqm.daemon.app import DaemonApp
+    from wavedqm.exporters.run_report import RUN_REPORT_FILE, collect_summaries, write_run_report
     from wavedqm.simulate.flow import ChannelFaults, parse_channel_pairs, simulate_run
 
     out = Path(args.out).resolve()
@@ -266,8 +291,70 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"{summary['dead_channels']}, baseline flagged {summary['baseline_flagged']}, "
                 f"clipped {summary['clipped_channels']}"
             )
+    summaries = collect_summaries(results)
+    if summaries:
+        run_report = write_run_report(summaries, results / RUN_REPORT_FILE)
+        print(f"per-file PDF reports: {results}/<file>/report.pdf (latest: {results}/reports/)")
+        print(f"run report: {run_report}")
     print(f"outputs in {results}")
     return EXIT_OK if len(done) >= args.files else EXIT_FAILED
+
+
+def _timestamp(text: str | None, flag: str) -> float | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(
+            f"{flag}: {text!r} (expected an ISO time, e.g. 2026-11-21T08:00)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from wavedqm.exporters.run_report import RUN_REPORT_FILE, collect_summaries, write_run_report
+
+    cfg = load_config(args.config).with_overrides(
+        output={"dir": args.results, "state_dir": args.state}
+    )
+    source = Path(args.source)
+    if not source.is_dir():
+        raise ConfigError(f"report: {source} is not a folder")
+    since, until = _timestamp(args.since, "--since"), _timestamp(args.until, "--until")
+    data_files = sorted(
+        p for pattern in cfg.watch.patterns for p in source.glob(pattern) if p.is_file()
+    )
+    if data_files:  # a run folder: its files' summaries live in the output folder
+        out_root = Path(cfg.output.dir)
+        todo = [p for p in data_files if not (out_root / p.name / "summary.json").is_file()]
+        if todo:
+            print(f"processing {len(todo)} file(s) not processed yet", file=sys.stderr)
+            process_files(cfg, todo)
+        names = {p.name for p in data_files}
+        docs = [d for d in collect_summaries(out_root) if Path(d["file"]).name in names]
+        default_out = out_root / f"{source.name}_{RUN_REPORT_FILE}"
+    else:
+        docs = collect_summaries(source)
+        default_out = source / RUN_REPORT_FILE
+    if since is not None or until is not None:
+        docs = [
+            d
+            for d in docs
+            if d.get("time_start_s") is not None
+            and (since is None or d["time_start_s"] >= since)
+            and (until is None or d["time_start_s"] < until)
+        ]
+    if args.last:
+        docs = docs[-args.last :]
+    if not docs:
+        print(f"wavedqm: no processed files found for {source}", file=sys.stderr)
+        return EXIT_FAILED
+    path = write_run_report(docs, Path(args.out) if args.out else default_out)
+    print(f"run report over {len(docs)} file(s): {path}")
+    return EXIT_OK
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -293,6 +380,7 @@ COMMANDS = {
     "process": cmd_process,
     "simulate": cmd_simulate,
     "demo": cmd_demo,
+    "report": cmd_report,
     "inspect": cmd_inspect,
 }
 
