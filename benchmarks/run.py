@@ -1,8 +1,9 @@
 """All benchmarks in one run: `python3 benchmarks/run.py [--quick]`.
 
 Prints, measured in this run: the fused light kernel against the seed's numpy `features()` and a
-plain `np.sum` memory pass (GB/s of int16 samples, ratios), and `wavedqm process` on a >= 1 GB
-simulated file against a bare h5py read (times, ratio, peak RSS).
+plain `np.sum` memory pass (GB/s of int16 samples, ratios); `wavedqm process` on a >= 1 GB
+simulated file against a bare h5py read (times, ratio, peak RSS); power spectra; the PDF report;
+the S2 kernels against numpy on a 988-frame FastFrame set (frames/s, GB/s, ratio).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_kernel
 import bench_process
+import bench_report
+import bench_s2
+import bench_spectra
 
 
 def main() -> None:
@@ -27,6 +31,12 @@ def main() -> None:
         "kernel": bench_kernel.run(n_events=40 if args.quick else 200),
         "process_plain": bench_process.run(n_events=100 if args.quick else 1100),
         "process_gzip": bench_process.run(n_events=50 if args.quick else 300, compression="gzip"),
+        "spectra": bench_spectra.run(n_events=200 if args.quick else 1000),
+        "report": bench_report.run(
+            n_events=50 if args.quick else 200, repeats=1 if args.quick else 3
+        ),
+        "s2_int8": bench_s2.run(n_frames=100 if args.quick else 988, dtype="int8"),
+        "s2_int16": bench_s2.run(n_frames=100 if args.quick else 988, dtype="int16"),
     }
     if args.json:
         print(json.dumps(results, indent=1))
