@@ -10,6 +10,7 @@ import pytest
 import reference as ref
 
 from wavedqm import constants as C
+from wavedqm.analysis import light as light_module
 from wavedqm.analysis.channels import ChannelMap, default_channel_status
 from wavedqm.analysis.fractions import GRANULARITIES
 from wavedqm.analysis.light import (
@@ -174,6 +175,19 @@ def test_streamed_result_equals_whole_array_reference(
     assert result.channel_map is CMAP
 
 
+def test_small_storage_and_median_blocks_give_the_same_result(
+    data: tuple[np.ndarray, ...], result: LightResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Per-event values kept in blocks of 4 events (batches cross blocks) and medians taken
+    a few channels at a time: exactly the numbers of the whole-array result."""
+    samples, valid, trig, times = data
+    monkeypatch.setattr(light_module, "STORE_BLOCK_ROWS", 4)
+    monkeypatch.setattr(light_module, "MEDIAN_BLOCK_VALUES", 3 * N_EVENTS)  # 3 channels
+    small = stream(samples, valid, trig, times, CUTS).result(known_status())
+    a = json.dumps(small.to_dict(), sort_keys=True)
+    assert a == json.dumps(result.to_dict(), sort_keys=True)
+
+
 def test_problems_found_and_known_ones_kept_apart(result: LightResult) -> None:
     assert result.dead_new == sorted([DEAD, DEAD_AND_HIGH, MISSING])
     assert result.known_dead == [KNOWN_DEAD]
@@ -257,6 +271,29 @@ def test_all_valid_batches_without_mask(data: tuple[np.ndarray, ...]) -> None:
     np.testing.assert_array_equal(res.baseline.median, med)
     assert not np.isnan(res.noise.median).any()
     assert acc.n_events == 20
+
+
+def test_all_true_valid_mask_equals_no_mask(data: tuple[np.ndarray, ...]) -> None:
+    samples, _, trig, times = data
+    with_mask = stream(samples, np.ones(samples.shape[:3], bool), trig, times, CUTS)
+    without = stream(samples, None, trig, times, CUTS)
+    a = with_mask.result(known_status()).to_dict()
+    b = without.result(known_status()).to_dict()
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
+def test_time_range_ignores_missing_and_infinite_times(data: tuple[np.ndarray, ...]) -> None:
+    samples, valid, trig, _ = data
+    times = 1.7e9 + np.arange(N_EVENTS, dtype=np.float64)
+    times[:5] = np.nan  # the whole first batches have no time
+    times[7] = np.inf
+    times[-1] = -np.inf
+    times[-2] = np.nan
+    res = stream(samples, valid, trig, times, CUTS).result(known_status())
+    assert res.time_start_s == 1.7e9 + 5
+    assert res.time_end_s == 1.7e9 + N_EVENTS - 3
+    no_time = stream(samples, valid, trig, np.full(N_EVENTS, np.nan), CUTS)
+    assert no_time.result(known_status()).time_start_s is None
 
 
 def test_shift_against_previous_files(result: LightResult) -> None:

@@ -7,6 +7,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wavedqm.errors import FileNotReady, InputFileError
-from wavedqm.formats.flow import FlowInfo, FlowLightReader, inspect_flow
+from wavedqm.formats.flow import CACHE_BATCH_BYTES, FlowInfo, FlowLightReader, inspect_flow
 from wavedqm.simulate.flow import event_dtype, wvfm_dtype
 
 N_EVENTS = 21  # not a multiple of any batch size used below
@@ -72,11 +74,13 @@ def test_every_sample_round_trips(flow_file, compression: str | None, rows: int)
     with FlowLightReader(path, chunk_bytes=rows * row_bytes + 17) as reader:
         assert reader.rows_per_batch <= rows
         got = _read_all(reader)
-        assert reader.buffer_nbytes <= rows * row_bytes + 17
+        # the current batch and at most two prefetched ones
+        assert reader.buffer_nbytes <= 3 * reader.rows_per_batch * row_bytes
         # batches are whole HDF5 chunks (4 rows) when a chunk fits in chunk_bytes
         if rows >= 4:
             assert reader.rows_per_batch % 4 == 0
         assert reader.direct_chunks == (compression == "gzip" and rows >= 4)
+        assert reader.raw_reads == (compression is None)
     _assert_matches_reference(got, path, N_EVENTS)
     assert int(got["trig"].sum()) == truth.n_beam
 
@@ -150,8 +154,116 @@ def test_filter_pipelines_read_exactly(tmp_path: Path, filters: dict, direct: bo
     _write_light(path, samples, wvfm_kwargs=filters)
     with FlowLightReader(path, chunk_bytes=4 * samples[0].nbytes) as reader:
         assert reader.direct_chunks is direct
+        assert reader.raw_reads is ("compression" not in filters and "fletcher32" not in filters)
         got = _read_all(reader)
     np.testing.assert_array_equal(got["samples"], samples)
+
+
+@pytest.mark.parametrize(
+    "layout", [{"chunks": (5,)}, {"chunks": (1,)}, {"chunks": None, "maxshape": None}]
+)
+@pytest.mark.parametrize("batch_rows", [1, 3, 7, 40])
+@pytest.mark.parametrize("max_events", [0, 12])
+def test_raw_reads_equal_h5py_reads(
+    tmp_path: Path, layout: dict, batch_rows: int, max_events: int
+) -> None:
+    """Uncompressed samples straight from the file (pread) are the h5py ones, whatever the
+    batch size against the HDF5 chunk size (batches across chunk boundaries)."""
+    path = tmp_path / "raw.FLOW.hdf5"
+    samples = _random_samples(17, seed=batch_rows)
+    _write_light(path, samples, wvfm_kwargs=layout)
+    got = []
+    for direct in (True, False):
+        with FlowLightReader(
+            path,
+            chunk_bytes=batch_rows * samples[0].nbytes,
+            max_events=max_events,
+            direct_chunks=direct,
+        ) as reader:
+            assert reader.raw_reads is direct
+            got.append(_read_all(reader))
+    n = max_events or 17
+    np.testing.assert_array_equal(got[0]["samples"], samples[:n])
+    for key in got[0]:
+        np.testing.assert_array_equal(got[0][key], got[1][key])
+
+
+def test_raw_reads_fill_unwritten_chunks_with_the_fill_value(tmp_path: Path) -> None:
+    path = tmp_path / "sparse.FLOW.hdf5"
+    samples = _random_samples(12)
+    _write_light(path, samples, wvfm_kwargs={"chunks": (4,)})
+    with h5py.File(path, "r+") as f:  # grow by two chunks, write only the last one
+        wvfm = f["light/wvfm/data"]
+        wvfm.resize((20,))
+        wvfm[16:20] = wvfm[0:4]
+        events = f["light/events/data"]
+        events.resize((20,))
+        events[12:20] = events[0:8]
+        assert wvfm.id.get_chunk_info_by_coord((12,)).byte_offset is None
+    with FlowLightReader(path) as reader:
+        assert reader.raw_reads
+        got = _read_all(reader)
+    np.testing.assert_array_equal(got["samples"][:12], samples)
+    assert not got["samples"][12:16].any()  # never written: HDF5's fill value, 0
+    np.testing.assert_array_equal(got["samples"][16:], samples[:4])
+
+
+def test_file_cut_while_reading_is_truncated(tmp_path: Path) -> None:
+    path = tmp_path / "shrinks.FLOW.hdf5"
+    samples = _random_samples(12)
+    _write_light(path, samples, wvfm_kwargs={"chunks": (4,)})
+    with h5py.File(path, "r") as f:
+        cut = f["light/wvfm/data"].id.get_chunk_info(1).byte_offset + 1000  # inside rows 4..7
+    with FlowLightReader(path, chunk_bytes=4 * samples[0].nbytes) as reader:
+        assert reader.raw_reads
+        os.truncate(path, cut)  # the file shrinks after it was opened
+        batches = reader.batches()
+        with pytest.raises(InputFileError) as exc:
+            for _ in batches:
+                pass
+    assert exc.value.reason == "truncated"
+    assert "events 4..7" in str(exc.value)
+
+
+def test_uncompressed_batches_are_cache_sized_compressed_ones_are_not(flow_file) -> None:
+    row_bytes = 8 * 64 * 128 * 2
+    # gzip: the whole file (50 rows, in whole chunks of 4) in one batch
+    for compression, expected_rows in ((None, CACHE_BATCH_BYTES // row_bytes), ("gzip", 52)):
+        path, _ = flow_file(
+            n_events=50, n_samples=128, seed=3, chunk_rows=4, compression=compression
+        )
+        with FlowLightReader(path, chunk_bytes=2**30) as reader:
+            assert reader.rows_per_batch == expected_rows, compression
+    path, _ = flow_file(**SMALL)
+    with FlowLightReader(path, chunk_bytes=8 * row_bytes) as reader:  # chunk_bytes still bounds
+        assert reader.rows_per_batch == 8
+
+
+def test_prefetch_never_overwrites_the_batch_being_used(flow_file) -> None:
+    path, _ = flow_file(**SMALL)
+    samples, _ = _reference(path)
+    with FlowLightReader(path, chunk_bytes=1) as reader:  # one row per batch, 21 batches
+        for batch in reader.batches():
+            time.sleep(0.002)  # the reader thread runs ahead meanwhile
+            i = batch.first_event
+            np.testing.assert_array_equal(batch.samples, samples[i : i + 1])
+
+
+def test_stopping_early_or_closing_mid_file_stops_the_reader_thread(flow_file) -> None:
+    path, _ = flow_file(**SMALL)
+    before = threading.active_count()
+    with FlowLightReader(path, chunk_bytes=1) as reader:
+        for batch in reader.batches():
+            if batch.first_event == 3:
+                break
+        batches = reader.batches()
+        assert next(batches).first_event == 0
+        assert threading.active_count() > before
+        # a new pass while the other is suspended reads the same rows
+        assert [b.first_event for b in FlowLightReader(path, chunk_bytes=1).batches()][-1] == 20
+    assert threading.active_count() == before  # close() stopped the suspended pass's thread
+    with pytest.raises(ValueError, match="closed"):
+        next(reader.batches())
 
 
 def test_batch_smaller_than_hdf5_chunk_reads_exactly(flow_file) -> None:
@@ -183,7 +295,7 @@ def test_any_chunk_size_and_event_limit_reads_the_same_events(
         path, chunk_bytes=chunk_bytes, max_events=max_events, direct_chunks=direct
     ) as reader:
         got = _read_all(reader)
-        assert reader.buffer_nbytes <= max(chunk_bytes, row_bytes)
+        assert reader.buffer_nbytes <= 3 * max(chunk_bytes, row_bytes)
     n = min(N_EVENTS, max_events) if max_events else N_EVENTS
     _assert_matches_reference(got, path, n)
 
@@ -191,14 +303,23 @@ def test_any_chunk_size_and_event_limit_reads_the_same_events(
 def test_samples_buffer_is_reused_and_bounded(flow_file) -> None:
     path, _ = flow_file(**SMALL)
     row_bytes = 8 * 64 * 128 * 2
-    with FlowLightReader(path, chunk_bytes=5 * row_bytes) as reader:
+    with FlowLightReader(path, chunk_bytes=5 * row_bytes, prefetch=False) as reader:
         bases = {id(b.samples.base) for b in reader.batches()}
         assert len(bases) == 1  # one buffer for the whole file
         assert reader.buffer_nbytes == 4 * row_bytes  # 5 rows rounded down to whole chunks
+    with FlowLightReader(path, chunk_bytes=5 * row_bytes) as reader:
+        batches = list(reader.batches())  # 6 batches, prefetched into a ring of 3 buffers
+        assert len(batches) == 6 and len({id(b.samples.base) for b in batches}) == 3
+        assert reader.buffer_nbytes == 3 * 4 * row_bytes
+        list(reader.batches())  # a second pass reuses them
+        assert reader.buffer_nbytes == 3 * 4 * row_bytes
     with FlowLightReader(path, chunk_bytes=100) as reader:  # less than a row: one row
         assert reader.rows_per_batch == 1
         assert sum(b.n_events for b in reader.batches()) == N_EVENTS
-        assert reader.buffer_nbytes == row_bytes
+        assert reader.buffer_nbytes == 3 * row_bytes
+    with FlowLightReader(path, max_events=4) as reader:  # one batch: no prefetch
+        assert sum(b.n_events for b in reader.batches()) == 4
+        assert reader.buffer_nbytes == 4 * row_bytes
 
 
 def test_max_events_limits_and_validation(flow_file) -> None:

@@ -1,7 +1,9 @@
 """Fractions of flagged events (clipped, negative) by channel, EPCB, TPC and in total.
 
-One definition for every granularity (:func:`group_counts`), one streaming counter
-(:class:`GroupCounter`) that sums its per-batch counts, and Clopper-Pearson intervals on top.
+One definition for every granularity (:func:`group_counts`), streaming counters that sum
+their per-batch counts (:class:`GroupCounter` for one flag, :class:`FlagCounter` for several
+flags and event selections at once, both on the numba kernel
+:func:`wavedqm.kernels.groups.count_groups`), and Clopper-Pearson intervals on top.
 
 Semantics, for a set of events and a group of active channels (one channel, one EPCB, one
 TPC; inactive channels never count):
@@ -16,7 +18,8 @@ the threshold, and a channel stuck at the clip level has no excursion at all, so
 literal denominator could be smaller than its numerator (fractions above 1, NaN intervals).
 
 The "any channel of the group" reduction is per event, so with streamed data it is done per
-batch and the integer counts are summed. ``k`` and ``n`` are kept so that fractions of several
+batch (every flag, selection and granularity in one pass over the batch) and the integer counts
+are summed. ``k`` and ``n`` are kept so that fractions of several
 files can be combined by summing them.
 """
 
@@ -30,6 +33,7 @@ import numpy as np
 from wavedqm import constants as C
 from wavedqm.analysis.channels import ChannelMap
 from wavedqm.analysis.intervals import clopper_pearson
+from wavedqm.kernels.groups import GroupCounts, count_groups
 
 GRANULARITIES = ("channel", "epcb", "tpc", "total")
 
@@ -68,29 +72,8 @@ class Fraction:
         }
 
 
-class _GroupIndex:
-    """Cells of each group in one contiguous run, for ``np.logical_or.reduceat``."""
-
-    def __init__(self, group_of_cell: np.ndarray, n_groups: int) -> None:
-        flat = group_of_cell.reshape(-1)
-        members = np.flatnonzero(flat >= 0)
-        order = members[np.argsort(flat[members], kind="stable")]
-        groups_sorted = flat[order]
-        self.n_groups = n_groups
-        self.order = order
-        self.present, self.starts = np.unique(groups_sorted, return_index=True)
-
-    def any_per_event(self, cells: np.ndarray) -> np.ndarray:
-        """``cells`` bool ``(n_events, n_cells)`` -> bool ``(n_events, n_present_groups)``."""
-        if self.order.size == 0:
-            return np.zeros((cells.shape[0], 0), np.bool_)
-        return np.logical_or.reduceat(cells[:, self.order], self.starts, axis=1)
-
-    def counts(self, cells: np.ndarray) -> np.ndarray:
-        """Events with some cell of each group set: int64 ``(n_groups,)``."""
-        out = np.zeros(self.n_groups, np.int64)
-        out[self.present] = self.any_per_event(cells).sum(axis=0)
-        return out
+_GROUPINGS = ("epcb", "tpc")
+"""Granularities made of channel groups, in the order of the counting kernel's groupings."""
 
 
 def _check(flags: np.ndarray, over_threshold: np.ndarray, channel_map: ChannelMap) -> None:
@@ -101,6 +84,93 @@ def _check(flags: np.ndarray, over_threshold: np.ndarray, channel_map: ChannelMa
         )
 
 
+def _check_granularity(granularity: str) -> None:
+    if granularity not in GRANULARITIES:
+        raise ValueError(f"granularity: {granularity!r} (expected one of {GRANULARITIES})")
+
+
+class FlagCounter:
+    """Streaming counts of ``n_flags`` flags (e.g. clipped, negative) for ``n_selections``
+    event selections (e.g. all, beam, self) at every granularity.
+
+    ``add`` each batch (one pass of :func:`wavedqm.kernels.groups.count_groups` for all flags
+    and selections); ``counts``/``fraction`` give the totals so far.
+    """
+
+    def __init__(self, channel_map: ChannelMap, n_flags: int = 1, n_selections: int = 1) -> None:
+        self.channel_map = channel_map
+        self.n_flags = int(n_flags)
+        self.n_selections = int(n_selections)
+        self._active = np.array(channel_map.active, dtype=np.bool_)  # writeable: one numba type
+        self._groups = np.stack([channel_map.groups(g)[0] for g in _GROUPINGS])
+        self._n_groups = tuple(channel_map.groups(g)[1] for g in _GROUPINGS)
+        self._counts = GroupCounts.zeros(
+            self.n_flags, self.n_selections, channel_map.active.size, self._n_groups
+        )
+
+    def add(
+        self,
+        flags: np.ndarray,
+        over_threshold: np.ndarray,
+        selections: np.ndarray | None = None,
+        valid: np.ndarray | None = None,
+    ) -> None:
+        """Count one batch. ``flags``: bool ``(n_flags, n, a, c)``; ``over_threshold``: bool
+        ``(n, a, c)``; ``selections``: bool ``(n_selections, n)`` (None: every event, only
+        with one selection); ``valid``: bool ``(n, a, c)`` waveform present (None: all).
+        Flags and excursions of missing waveforms never count."""
+        flags = np.asarray(flags)
+        if flags.ndim != 4 or flags.shape[0] != self.n_flags:
+            raise ValueError(f"flags: shape {flags.shape} (expected ({self.n_flags}, n, a, c))")
+        _check(flags[0], over_threshold, self.channel_map)
+        if valid is not None and np.shape(valid) != over_threshold.shape:
+            raise ValueError(f"valid: shape {np.shape(valid)} (expected {over_threshold.shape})")
+        if selections is None and self.n_selections != 1:
+            raise ValueError(f"selections: None with {self.n_selections} selections")
+        count_groups(
+            flags,
+            over_threshold,
+            self._active,
+            self._groups,
+            self._counts,
+            selections,
+            valid,
+        )
+
+    def counts(
+        self, granularity: str, flag: int = 0, selection: int = 0
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(k, n)`` copies for one granularity, flag and selection."""
+        _check_granularity(granularity)
+        c = self._counts
+        if granularity == "channel":
+            shape = self.channel_map.shape
+            return (
+                c.k_cell[flag, selection].reshape(shape).copy(),
+                c.n_cell[flag, selection].reshape(shape).copy(),
+            )
+        if granularity == "total":
+            return np.asarray(c.k_total[flag, selection]), np.asarray(c.n_total[selection])
+        g = _GROUPINGS.index(granularity)
+        m = self._n_groups[g]
+        return c.k_group[flag, selection, g, :m].copy(), c.n_group[flag, selection, g, :m].copy()
+
+    def fraction(
+        self,
+        granularity: str,
+        flag: int = 0,
+        selection: int = 0,
+        cl: float = C.CONFIDENCE_LEVEL,
+    ) -> Fraction:
+        k, n = self.counts(granularity, flag, selection)
+        return Fraction.from_counts(k, n, cl)
+
+    def fractions(
+        self, flag: int = 0, selection: int = 0, cl: float = C.CONFIDENCE_LEVEL
+    ) -> dict[str, Fraction]:
+        return {g: self.fraction(g, flag, selection, cl) for g in GRANULARITIES}
+
+
 class GroupCounter:
     """Streaming counts of one flag (e.g. clipped) at every granularity.
 
@@ -109,14 +179,7 @@ class GroupCounter:
 
     def __init__(self, channel_map: ChannelMap) -> None:
         self.channel_map = channel_map
-        self._index = {g: _GroupIndex(*channel_map.groups(g)) for g in ("epcb", "tpc")}
-        self._k = {
-            "channel": np.zeros(channel_map.shape, np.int64),
-            "epcb": np.zeros(channel_map.n_epcb, np.int64),
-            "tpc": np.zeros(channel_map.n_tpc, np.int64),
-            "total": np.zeros((), np.int64),
-        }
-        self._n = {g: np.zeros_like(v) for g, v in self._k.items()}
+        self._counter = FlagCounter(channel_map)
 
     def add(
         self,
@@ -126,59 +189,24 @@ class GroupCounter:
     ) -> None:
         """Count one batch: ``flags`` and ``over_threshold`` bool ``(n, a, c)`` (already False
         for missing waveforms); ``event_mask`` bool ``(n,)`` selects the events (None: all)."""
-        k, n = _batch_counts(flags, over_threshold, self.channel_map, event_mask, self._index)
-        for g in GRANULARITIES:
-            self._k[g] += k[g]
-            self._n[g] += n[g]
+        _check(flags, over_threshold, self.channel_map)
+        selections = None
+        if event_mask is not None:
+            mask = np.asarray(event_mask, dtype=np.bool_)
+            if mask.shape != flags.shape[:1]:
+                raise ValueError(f"event_mask: shape {mask.shape} (expected {flags.shape[:1]})")
+            selections = mask[None, :]
+        self._counter.add(flags[None], over_threshold, selections)
 
     def counts(self, granularity: str) -> tuple[np.ndarray, np.ndarray]:
         """``(k, n)`` copies for one granularity."""
-        _check_granularity(granularity)
-        return self._k[granularity].copy(), self._n[granularity].copy()
+        return self._counter.counts(granularity)
 
     def fraction(self, granularity: str, cl: float = C.CONFIDENCE_LEVEL) -> Fraction:
-        k, n = self.counts(granularity)
-        return Fraction.from_counts(k, n, cl)
+        return self._counter.fraction(granularity, cl=cl)
 
     def fractions(self, cl: float = C.CONFIDENCE_LEVEL) -> dict[str, Fraction]:
-        return {g: self.fraction(g, cl) for g in GRANULARITIES}
-
-
-def _check_granularity(granularity: str) -> None:
-    if granularity not in GRANULARITIES:
-        raise ValueError(f"granularity: {granularity!r} (expected one of {GRANULARITIES})")
-
-
-def _batch_counts(
-    flags: np.ndarray,
-    over_threshold: np.ndarray,
-    channel_map: ChannelMap,
-    event_mask: np.ndarray | None,
-    index: dict[str, _GroupIndex] | None = None,
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    _check(flags, over_threshold, channel_map)
-    if event_mask is not None:
-        flags = flags[event_mask]
-        over_threshold = over_threshold[event_mask]
-    n_events = flags.shape[0]
-    active = channel_map.active.reshape(-1)
-    n_cells = active.size
-    flagged = flags.reshape(n_events, n_cells) & active
-    hit = (over_threshold.reshape(n_events, n_cells) | flagged) & active
-    if index is None:
-        index = {g: _GroupIndex(*channel_map.groups(g)) for g in ("epcb", "tpc")}
-    k = {
-        "channel": flagged.sum(axis=0, dtype=np.int64).reshape(channel_map.shape),
-        "total": np.asarray(np.count_nonzero(flagged.any(axis=1)), np.int64),
-    }
-    n = {
-        "channel": hit.sum(axis=0, dtype=np.int64).reshape(channel_map.shape),
-        "total": np.asarray(n_events, np.int64),
-    }
-    for g in ("epcb", "tpc"):
-        k[g] = index[g].counts(flagged)
-        n[g] = index[g].counts(hit)
-    return k, n
+        return self._counter.fractions(cl=cl)
 
 
 def group_counts(
@@ -190,8 +218,9 @@ def group_counts(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(k, n)`` of one set of events (see the module docstring for the definition)."""
     _check_granularity(granularity)
-    k, n = _batch_counts(flags, over_threshold, channel_map, event_mask)
-    return k[granularity], n[granularity]
+    counter = GroupCounter(channel_map)
+    counter.add(flags, over_threshold, event_mask)
+    return counter.counts(granularity)
 
 
 def fraction_by(

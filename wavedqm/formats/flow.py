@@ -20,7 +20,8 @@ from __future__ import annotations
 import errno
 import os
 import zlib
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,6 +56,13 @@ CACHE_BATCH_BYTES = 4 * 2**20
 stay in the CPU's L3 cache, so the kernels read the samples from the cache, not from memory
 a second time (measured on 2-core EPYC: 1.1 GB kernel 0.04 s in 32 MiB batches, 0.01 s in
 4 MiB ones)."""
+PREFETCH_BUFFERS = 3
+"""Sample buffers of cache-sized batches: the one being used plus two read ahead (larger
+batches: one read ahead)."""
+READ_THREADS = 1
+"""Threads reading batches ahead. ``os.preadv`` releases the GIL, so one thread copies the
+samples out of the page cache while the consumer runs the kernels on the other core; a second
+reading thread was measured no faster end to end on 2 cores (it competes with the consumer)."""
 DEFAULT_THREADS = 2
 """Inflate threads for gzip files (the target machines have 2 cores)."""
 LOCKING: Any = "best-effort"
@@ -413,18 +421,21 @@ class FlowLightReader:
     - ``max_events``: read only the first this many events (0: all).
     - ``threads``: inflate threads for gzip files; ``direct_chunks=False`` forces the h5py path
       (no direct chunk reads, no raw reads).
-    - ``prefetch``: read the next batch on a background thread while the consumer works on the
-      current one.
+    - ``prefetch``: read the next batches on a background thread (``READ_THREADS``) while the
+      consumer works on the current one.
 
-    Read paths: uncompressed data whose bytes are the samples themselves (``raw_reads``) is
-    read with ``os.preadv`` straight from the file into the buffer (no HDF5 call per batch and
-    the GIL released, so it overlaps with the consumer's Python code); gzip data
+    Read paths: uncompressed data whose bytes are the samples themselves (``raw_reads``:
+    contiguous or unfiltered chunked storage in the file itself) is copied with ``os.preadv``
+    straight from the file into the buffer, which releases the GIL, so that it overlaps with
+    the consumer's kernels and Python code (h5py holds the GIL while it reads); gzip data
     (``direct_chunks``) is inflated on a thread pool; anything else goes through h5py.
 
-    Memory: two int16 sample buffers of ``rows_per_batch`` rows (one with ``prefetch=False``
-    or a single batch), reused for the whole file, plus, for compressed files, up to
-    ``threads`` inflated HDF5 chunks in flight (or an HDF5 chunk cache of one chunk when a chunk
-    is larger than a batch), plus the event rows of ``METADATA_BATCH_ROWS`` events.
+    Memory: a ring of int16 sample buffers of ``rows_per_batch`` rows, reused for the whole
+    file: ``PREFETCH_BUFFERS`` (3) for cache-sized batches, 2 for larger ones, 1 with
+    ``prefetch=False`` or a single batch; plus, for compressed files, up to ``threads``
+    inflated HDF5 chunks in flight (or an HDF5 chunk cache of one chunk when a chunk is larger
+    than a batch), plus the event rows of ``METADATA_BATCH_ROWS`` events. One pass
+    (``batches()``) at a time: passes share the buffers.
     The file is opened read-only and holds a shared HDF5 lock until ``close()``.
     """
 
@@ -450,7 +461,7 @@ class FlowLightReader:
         self.prefetch = bool(prefetch)
         self._file: h5py.File | None = open_flow(self.path, locking)
         self._pool: ThreadPoolExecutor | None = None
-        self._reader_pool: ThreadPoolExecutor | None = None
+        self._prefetchers: set[_Prefetcher] = set()
         self._buffers: list[np.ndarray] = []
         try:
             self._layout, self.info = _describe(self._file, self.path)
@@ -538,10 +549,11 @@ class FlowLightReader:
     def batches(self) -> Iterator[WaveformBatch]:
         """Yield the events in order, ``rows_per_batch`` at a time (the last may be shorter).
 
-        ``samples`` is a view into a buffer that is refilled once the batch after next is
-        requested: valid until the next batch is requested. ``valid``, ``trig_type`` and
-        ``time_s`` are never overwritten. Nothing is yielded for a file without light.
-        Raises ``InputFileError`` (``read_error`` / ``truncated``) if a chunk cannot be read.
+        ``samples`` is a view into one of the reused buffers: valid until the next batch is
+        requested (its buffer is then handed back to the prefetch thread). ``valid``,
+        ``trig_type`` and ``time_s`` are never overwritten. Nothing is yielded for a file
+        without light. Raises ``InputFileError`` (``read_error`` / ``truncated``) if a chunk
+        cannot be read, when the batch holding it is requested.
         """
         lay = self._layout
         if lay is None or self.n_events == 0:
@@ -549,39 +561,36 @@ class FlowLightReader:
         if self._file is None:
             raise ValueError(f"{self.path}: reader is closed")
         rows = self.rows_per_batch
-        starts = range(0, self.n_events, rows)
-        n_buffers = 2 if self.prefetch and len(starts) > 1 else 1
+        spans = [(a, min(self.n_events, a + rows)) for a in range(0, self.n_events, rows)]
+        n_buffers = 1
+        if self.prefetch and len(spans) > 1:
+            ring = PREFETCH_BUFFERS if rows * self.row_bytes <= CACHE_BATCH_BYTES else 2
+            n_buffers = min(len(spans), ring)
         while len(self._buffers) < n_buffers:
             self._buffers.append(
                 np.empty((rows, lay.n_adcs, lay.n_channels, lay.n_samples), np.int16)
             )
-        if n_buffers > 1 and self._reader_pool is None:
-            self._reader_pool = ThreadPoolExecutor(1, thread_name_prefix="wavedqm-read")
         meta = _EventRows(lay, self.n_events, rows)
-        pending: Future[None] | None = None
+        prefetcher = None
+        if n_buffers > 1:
+            threads = READ_THREADS if self.raw_reads else 1  # gzip: inflated on self._pool
+            prefetcher = _Prefetcher(self._read_samples, spans, self._buffers[:n_buffers], threads)
+            self._prefetchers.add(prefetcher)
         try:
-            for i, a in enumerate(starts):
-                b = min(self.n_events, a + rows)
-                buf = self._buffers[i % n_buffers]
+            for a, b in spans:
+                what = f"reading light events {a}..{b - 1}"
                 try:
-                    if pending is not None:
-                        done, pending = pending, None
-                        done.result()
+                    if prefetcher is not None:
+                        buf = prefetcher.next()
                     else:
+                        buf = self._buffers[0]
                         self._read_samples(a, b, buf)
                 except (OSError, RuntimeError, ValueError, zlib.error) as err:
-                    what = f"reading light events {a}..{b - 1}"
                     raise _data_error(self.path, err, what) from err
-                if n_buffers > 1 and b < self.n_events:
-                    # the buffer of the previous batch: the consumer asked for this one
-                    c = min(self.n_events, b + rows)
-                    nxt = self._buffers[(i + 1) % n_buffers]
-                    assert self._reader_pool is not None
-                    pending = self._reader_pool.submit(self._read_samples, b, c, nxt)
                 try:
                     valid, trig, times = meta.rows(a, b)
                 except (OSError, RuntimeError, ValueError) as err:
-                    raise _data_error(self.path, err, f"reading light events {a}..{b - 1}") from err
+                    raise _data_error(self.path, err, what) from err
                 yield WaveformBatch(
                     samples=buf[: b - a],
                     valid=valid,
@@ -590,15 +599,17 @@ class FlowLightReader:
                     first_event=a,
                 )
         finally:
-            if pending is not None:  # never leave a read writing into a buffer
-                pending.exception()
+            if prefetcher is not None:  # never leave a read writing into a buffer
+                prefetcher.stop()
+                self._prefetchers.discard(prefetcher)
 
     def close(self) -> None:
-        for pool in (self._reader_pool, self._pool):
-            if pool is not None:
-                pool.shutdown(wait=True)
-        self._reader_pool = None
-        self._pool = None
+        for prefetcher in list(self._prefetchers):
+            prefetcher.stop()
+        self._prefetchers.clear()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -681,6 +692,57 @@ class FlowLightReader:
         return ok
 
 
+class _Prefetcher:
+    """Reads the batches ``spans`` in order on ``threads`` background threads, into a ring of
+    buffers: as many batches are in flight as there are buffers.
+
+    ``next`` hands the consumer the next batch's buffer once read and gives the previous one
+    back (its next read is queued). A read error is raised by ``next`` for the batch it belongs
+    to.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[int, int, np.ndarray], None],
+        spans: list[tuple[int, int]],
+        buffers: list[np.ndarray],
+        threads: int,
+    ) -> None:
+        self._read = read
+        self._spans = spans
+        self._buffers = buffers
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="wavedqm-read")
+        self._pending: deque[tuple[Future[None], int]] = deque()
+        self._next_span = 0
+        self._current: int | None = None
+        for i in range(len(buffers)):
+            self._submit(i)
+
+    def _submit(self, buffer_index: int) -> None:
+        if self._next_span < len(self._spans):
+            a, b = self._spans[self._next_span]
+            self._next_span += 1
+            future = self._pool.submit(self._read, a, b, self._buffers[buffer_index])
+            self._pending.append((future, buffer_index))
+
+    def next(self) -> np.ndarray:
+        """The next batch's buffer (waits for its read); re-raises the read's error."""
+        if self._current is not None:
+            self._submit(self._current)  # the consumer is done with the previous batch
+            self._current = None
+        future, i = self._pending.popleft()
+        future.result()
+        self._current = i
+        return self._buffers[i]
+
+    def stop(self) -> None:
+        """Wait for the reads under way, drop the queued ones (idempotent)."""
+        for future, _ in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True)
+
+
 class _EventRows:
     """Per-event metadata of batches, read ``METADATA_BATCH_ROWS`` events at a time (one h5py
     call per block instead of one per batch); blocks are whole batches."""
@@ -715,6 +777,8 @@ def _raw_storage(f: h5py.File, dset: h5py.Dataset) -> tuple[int, int | None] | N
     samples can be read with plain ``pread`` calls on the file: no filter, contiguous or chunked
     storage in this file (no external or virtual storage), the default (sec2) driver, no user
     block. None otherwise."""
+    if not hasattr(os, "preadv"):  # not on every platform
+        return None
     dcpl = dset.id.get_create_plist()
     if dcpl.get_nfilters() != 0 or dcpl.get_external_count() != 0:
         return None

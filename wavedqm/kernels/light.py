@@ -12,8 +12,10 @@ For each waveform (event, ADC, channel) the kernel computes, from the integer sa
 Each waveform is reduced in one loop nest with integer accumulators (int64 sum and sum of
 squares over the pedestal, int32 running min/max over all samples): no float copy of the data is
 ever made, and each sample is loaded from memory once (the pedestal samples are read a second
-time from L1 cache by the min/max loop, which keeps both loops vectorisable). Waveforms are
-spread over threads with ``prange``.
+time from L1 cache by the min/max loop, which keeps both loops vectorisable). Large batches
+(≥ ``PARALLEL_MIN_BYTES``) are spread over the numba threads with ``prange``; small ones run on
+the calling thread, which leaves the other cores to the reader that prefetches the next batch
+(and never waits at a thread barrier behind a core that another process is using).
 
 The variance is formed exactly in integers, ``p·Σx² − (Σx)²`` (exact in int64 for
 ``pedestal_samples`` ≤ 65536), and only then divided by ``p²`` in float64, so the noise has
@@ -31,6 +33,13 @@ from wavedqm import constants as C
 
 MAX_PEDESTAL_SAMPLES = 1 << 16
 """Largest pedestal for which ``p·Σx²`` of int16 samples fits in int64 exactly."""
+
+PARALLEL_MIN_BYTES = 64 * 2**20
+"""Samples (B) from which :func:`light_features` uses every numba thread by default: above the
+reader's batches (at most ``reader.chunk_bytes``, 32 MiB by default; 4 MiB for uncompressed
+files). Those run on the calling thread while the reader prefetches the next batch on another
+core: 4 MiB take ~0.07 ms on one core, and a parallel call would wait at its thread barrier for
+a core the reader (or another process) is using."""
 
 _FIELDS = ("baseline", "noise", "max_above_baseline", "clipped", "negative")
 
@@ -81,6 +90,29 @@ class LightFeatures:
         return True
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _one_waveform(
+    row: np.ndarray, p: np.int64, ptp_threshold: float, clip_level: int
+) -> tuple[float, float, float, bool, bool]:  # pragma: no cover - compiled
+    """(baseline, noise, max above baseline, clipped, negative) of one int16 waveform."""
+    total = np.int64(0)
+    total_sq = np.int64(0)
+    for j in range(p):
+        v = np.int64(row[j])
+        total += v
+        total_sq += v * v
+    lo = np.int32(row[0])
+    hi = np.int32(row[0])
+    for j in range(row.shape[0]):
+        v32 = np.int32(row[j])
+        lo = min(lo, v32)
+        hi = max(hi, v32)
+    mean = total / p
+    # exact integer numerator of the variance: p*sum(x^2) - (sum x)^2 >= 0
+    var = (p * total_sq - total * total) / (p * p)
+    return mean, np.sqrt(var), hi - mean, hi >= clip_level, (lo - mean) < -ptp_threshold
+
+
 @numba.njit(parallel=True, cache=True, nogil=True)
 def _features_2d(
     samples: np.ndarray,
@@ -93,31 +125,39 @@ def _features_2d(
     clipped: np.ndarray,
     negative: np.ndarray,
 ) -> None:  # pragma: no cover - compiled
-    """``samples`` (n_waveforms, n_samples) int16 C-contiguous; outputs 1-D (n_waveforms,)."""
-    n_waveforms, n_samples = samples.shape
+    """``samples`` (n_waveforms, n_samples) int16 C-contiguous; outputs 1-D (n_waveforms,).
+    Waveforms spread over the numba threads."""
     p = np.int64(pedestal)
-    for w in numba.prange(n_waveforms):
-        row = samples[w]
-        total = np.int64(0)
-        total_sq = np.int64(0)
-        for j in range(p):
-            v = np.int64(row[j])
-            total += v
-            total_sq += v * v
-        lo = np.int32(row[0])
-        hi = np.int32(row[0])
-        for j in range(n_samples):
-            v32 = np.int32(row[j])
-            lo = min(lo, v32)
-            hi = max(hi, v32)
-        mean = total / p
-        # exact integer numerator of the variance: p*sum(x^2) - (sum x)^2 >= 0
-        var = (p * total_sq - total * total) / (p * p)
-        baseline[w] = mean
-        noise[w] = np.sqrt(var)
-        max_above[w] = hi - mean
-        clipped[w] = hi >= clip_level
-        negative[w] = (lo - mean) < -ptp_threshold
+    for w in numba.prange(samples.shape[0]):
+        b, s, m, c, n = _one_waveform(samples[w], p, ptp_threshold, clip_level)
+        baseline[w] = b
+        noise[w] = s
+        max_above[w] = m
+        clipped[w] = c
+        negative[w] = n
+
+
+@numba.njit(cache=True, nogil=True)
+def _features_2d_serial(
+    samples: np.ndarray,
+    pedestal: int,
+    ptp_threshold: float,
+    clip_level: int,
+    baseline: np.ndarray,
+    noise: np.ndarray,
+    max_above: np.ndarray,
+    clipped: np.ndarray,
+    negative: np.ndarray,
+) -> None:  # pragma: no cover - compiled
+    """:func:`_features_2d` on the calling thread only."""
+    p = np.int64(pedestal)
+    for w in range(samples.shape[0]):
+        b, s, m, c, n = _one_waveform(samples[w], p, ptp_threshold, clip_level)
+        baseline[w] = b
+        noise[w] = s
+        max_above[w] = m
+        clipped[w] = c
+        negative[w] = n
 
 
 def light_features(
@@ -126,6 +166,7 @@ def light_features(
     ptp_threshold: float,
     clip_level: int,
     out: LightFeatures | None = None,
+    parallel: bool | None = None,
 ) -> LightFeatures:
     """Features of every waveform of ``samples`` (int16 ADC16, ``(n, n_adcs, n_channels, S)``).
 
@@ -133,7 +174,8 @@ def light_features(
     ``ptp_threshold`` (ADC16) sets the negative-excursion cut; ``clip_level`` (ADC16) the
     clipping cut. ``out`` is reused when its buffers have the right shape, otherwise new ones
     are allocated: always use the returned object. ``samples`` is not kept; a non-contiguous
-    array is copied once to a contiguous one.
+    array is copied once to a contiguous one. ``parallel``: spread the waveforms over the numba
+    threads (None: when ``samples`` holds at least ``PARALLEL_MIN_BYTES``).
     """
     if samples.dtype != np.int16:
         raise ValueError(f"samples: dtype {samples.dtype} (expected int16 ADC16 counts)")
@@ -152,7 +194,10 @@ def light_features(
     if not samples.flags.c_contiguous:
         samples = np.ascontiguousarray(samples)
     flat = samples.reshape(-1, n_samples)
-    _features_2d(
+    if parallel is None:
+        parallel = samples.nbytes >= PARALLEL_MIN_BYTES
+    kernel = _features_2d if parallel else _features_2d_serial
+    kernel(
         flat,
         p,
         float(ptp_threshold),
@@ -167,17 +212,24 @@ def light_features(
 
 
 def warm_up() -> None:
-    """Compile (or load from the numba cache) the kernel on tiny arrays.
+    """Compile (or load from the numba cache) every kernel of the light path on tiny arrays.
 
-    Covers writeable and read-only sample arrays (numba types them apart; a reader may hand
-    out read-only views), so the first real batch never waits for the compiler.
+    Covers both variants of the feature kernel on writeable and read-only sample arrays (numba
+    types them apart; a reader may hand out read-only views) and the accumulator's counting
+    kernel (:mod:`wavedqm.kernels.groups`), so the first real batch never waits for the
+    compiler (the first numba call of a process takes 0.2-0.4 s, even from the cache).
     """
+    from wavedqm.kernels.groups import warm_up as warm_up_groups
+
     samples = np.zeros((1, 1, 1, C.PEDESTAL_SAMPLES + 1), np.int16)
     for writeable in (True, False):
         samples.flags.writeable = writeable
-        light_features(
-            samples,
-            C.PEDESTAL_SAMPLES,
-            float(C.PTP_THRESHOLD_ADC16),
-            C.LIGHT_CLIP_LEVEL_ADC16,
-        )
+        for parallel in (False, True):
+            light_features(
+                samples,
+                C.PEDESTAL_SAMPLES,
+                float(C.PTP_THRESHOLD_ADC16),
+                C.LIGHT_CLIP_LEVEL_ADC16,
+                parallel=parallel,
+            )
+    warm_up_groups()
