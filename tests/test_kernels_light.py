@@ -52,15 +52,18 @@ def waveforms(draw: st.DrawFn) -> tuple[np.ndarray, int, float, int]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(waveforms())
-def test_kernel_matches_numpy_reference(case: tuple[np.ndarray, int, float, int]) -> None:
+@given(waveforms(), st.sampled_from([None, False, True]))
+def test_kernel_matches_numpy_reference(
+    case: tuple[np.ndarray, int, float, int], parallel: bool | None
+) -> None:
     samples, pedestal, ptp, clip = case
-    feats = light_features(samples, pedestal, ptp, clip)
+    feats = light_features(samples, pedestal, ptp, clip, parallel=parallel)
     assert_matches_reference(feats, samples, pedestal, ptp, clip)
 
 
-def test_kernel_matches_reference_on_realistic_block() -> None:
-    """Many waveforms (the parallel path), realistic baselines, pulses and both flags."""
+@pytest.mark.parametrize("parallel", [False, True])
+def test_kernel_matches_reference_on_realistic_block(parallel: bool) -> None:
+    """Many waveforms on one thread and on all, realistic baselines, pulses and both flags."""
     rng = np.random.default_rng(7)
     shape = (6, 8, 64, 200)
     base = rng.uniform(-29000, -27000, size=shape[:-1])[..., None]
@@ -68,7 +71,7 @@ def test_kernel_matches_reference_on_realistic_block() -> None:
     samples[0, 1, 5, 120:125] = CLIP
     samples[2, 3, 7, 150] = -32768
     samples[4, :, :, 100:110] += 4000
-    feats = light_features(samples, PED, PTP, CLIP)
+    feats = light_features(samples, PED, PTP, CLIP, parallel=parallel)
     assert_matches_reference(feats, samples, PED, PTP, CLIP)
     assert feats.clipped.sum() == 1 and feats.clipped[0, 1, 5]
     assert feats.negative[2, 3, 7]
