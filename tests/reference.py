@@ -19,6 +19,7 @@ class RefFeatures:
     max_above_baseline: np.ndarray  # float64 ADC16
     clipped: np.ndarray  # bool
     negative: np.ndarray  # bool
+    max_jump: np.ndarray  # int64: largest |s[i+1] - s[i]|
 
 
 def features(
@@ -32,7 +33,9 @@ def features(
     max_val = np.max(wf - baseline[..., None], axis=-1)
     clipped = np.any(wf >= clip_level, axis=-1)
     negative = np.any(wf - baseline[..., None] < -ptp_threshold, axis=-1)
-    return RefFeatures(baseline, noise, max_val, clipped, negative)
+    steps = np.abs(np.diff(samples.astype(np.int64), axis=-1))
+    max_jump = steps.max(axis=-1, initial=0)
+    return RefFeatures(baseline, noise, max_val, clipped, negative, max_jump)
 
 
 def group_counts(

@@ -31,6 +31,8 @@ def assert_matches_reference(
     np.testing.assert_allclose(feats.noise, r.noise, rtol=2e-7, atol=1e-6)
     np.testing.assert_array_equal(feats.clipped, r.clipped)
     np.testing.assert_array_equal(feats.negative, r.negative)
+    assert feats.max_jump.dtype == np.int32
+    np.testing.assert_array_equal(feats.max_jump, r.max_jump)
 
 
 @st.composite

@@ -44,6 +44,8 @@ from wavedqm.exporters.report import (
 )
 from wavedqm.formats.flow import FlowInfo, FlowLightReader
 from wavedqm.kernels.light import LightFeatures, light_features
+from wavedqm.kernels.light import warm_up as warm_up_light
+from wavedqm.kernels.spectra import warm_up as warm_up_spectra
 from wavedqm.logs import get_logger
 
 log = get_logger(__name__)
@@ -104,6 +106,9 @@ class Pipeline:
             Path(cfg.output.state_dir) / HISTORY_FILE,
             grid_shape=(cfg.light.n_adcs, cfg.light.n_channels),
         )
+        # compile (or load from numba's cache) before the first file: 0.2-0.4 s per process
+        warm_up_light()
+        warm_up_spectra()
         # matplotlib work (masks, PDF) runs on one thread, off the path to /metrics
         self._plotter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wavedqm-plots")
 
@@ -195,7 +200,7 @@ class Pipeline:
                 accumulator.add(batch, features)
                 if light_cfg.spectra_events and not spectra.full:
                     spectra.add(batch)
-                jumps.add(batch)
+                jumps.add(batch, features)
         light = accumulator.result(self.known_status, previous=baseline_previous(previous))
         spectra_result = spectra.result() if spectra.n_events else None
         return LightAnalysis(info, light, spectra_result, jumps.best)

@@ -10,7 +10,6 @@ from wavedqm.config import Config, parse_listen
 from wavedqm.daemon.http import HttpServer
 from wavedqm.daemon.service import Service
 from wavedqm.exporters.prometheus import DqmMetrics
-from wavedqm.kernels.light import warm_up
 from wavedqm.logs import get_logger
 from wavedqm.pipeline import Pipeline
 
@@ -57,7 +56,6 @@ class DaemonApp:
         return f"http://{self.http.host}:{self.http.port}"
 
     def start(self) -> None:
-        warm_up()  # compile (or load) the kernels before the first file arrives
         self.http.start()
         self.service.start()
         log.info("watching", paths=list(self.cfg.watch.paths), metrics=f"{self.url}/metrics")
