@@ -1,0 +1,381 @@
+"""S2 result files of a set and of a run, exactly as seed 000 lays them out, and their loader.
+
+Per set, in ``OUT/<run>/<set>/`` (never in the data folder):
+
+- ``s2_areas.npy``: one S2 area per frame (float64 mV·µs, NaN for an empty window);
+- ``s2_results.json``: ``method``, ``params``, ``mean``, ``sigma``, ``ci95``, ``fit_success``,
+  ``set_metadata`` (the 13 keys of :func:`wavedqm.analysis.ratag.set_metadata`);
+- ``xray_areas.npy``: areas of the accepted X-ray events (float64 mV·µs);
+- ``xray_results.json``: ``set_id``, ``params``, ``n_events``, ``n_accepted``, ``n_rejected``,
+  ``events`` (``[{wf_id, accepted, reason, area}, ...]``, one line per event).
+
+Per run, in ``OUT/<run>/plots/``: ``{run_id}_xray_areas_combined.npy`` and
+``{run_id}_xray_metadata.json`` (``run_id``, ``n_areas``, ``sets``, ``mean``, ``std``).
+
+Every file is written atomically (temporary file + rename, :mod:`wavedqm.atomic`); NaN and
+infinities become ``null`` in JSON. :func:`load_s2area` reads a set back: the JSON + NPY pair,
+or the old NPY-only form (seed 001: fit fields ``None``). Nothing here computes physics.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from wavedqm.analysis.ratag import FitResult
+from wavedqm.atomic import atomic_open, atomic_write_json
+from wavedqm.kernels.s2 import XRAY_REASON_LABELS, XrayReason
+
+S2_AREAS_FILE = "s2_areas.npy"
+S2_RESULTS_FILE = "s2_results.json"
+XRAY_AREAS_FILE = "xray_areas.npy"
+XRAY_RESULTS_FILE = "xray_results.json"
+PLOTS_DIR = "plots"
+"""Run-level files and every plot: ``OUT/<run>/plots/``."""
+S2_METHOD = "wavedqm_s2_moving_average_trapezoid"
+"""``method`` of s2_results.json: pedestal-subtracted window, moving average, values below
+``bs_threshold`` zeroed, trapezoid integral (:func:`wavedqm.kernels.s2.area_pass`)."""
+NOT_CLASSIFIED = "not_classified"
+"""``reason`` of an event whose frame was not classified (no set S1/S2 times yet)."""
+OLD_FORM_METHOD = "loaded_from_npy"
+"""``method`` of an :class:`S2Areas` read from the old NPY-only form (as RaTag)."""
+
+
+def run_xray_areas_file(run_id: str) -> str:
+    return f"{run_id}_xray_areas_combined.npy"
+
+
+def run_xray_metadata_file(run_id: str) -> str:
+    return f"{run_id}_xray_metadata.json"
+
+
+def run_calibration_file(run_id: str) -> str:
+    return f"{run_id}_calibration.json"
+
+
+def jsonable(obj: Any) -> Any:
+    """Plain JSON values: NaN/inf → None, numpy scalars/arrays → Python, tuples → lists."""
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return [jsonable(v) for v in obj.tolist()]
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        x = float(obj)
+        return x if math.isfinite(x) else None
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _num(x: float | None) -> float | None:
+    if x is None:
+        return None
+    x = float(x)
+    return x if math.isfinite(x) else None
+
+
+def write_npy(path: Path, values: np.ndarray) -> Path:
+    """``np.save`` of a float64 1-D array, atomically."""
+    arr = np.ascontiguousarray(np.asarray(values, np.float64).reshape(-1))
+    with atomic_open(path) as fh:
+        np.save(fh, arr, allow_pickle=False)
+    return Path(path)
+
+
+# --------------------------------------------------------------------------------------------
+# per set: S2 areas
+
+
+def s2_results_document(
+    fit: FitResult,
+    params: Mapping[str, Any],
+    set_metadata: Mapping[str, Any],
+    method: str = S2_METHOD,
+) -> dict[str, Any]:
+    """The s2_results.json object: the seed's seven keys in its order."""
+    return {
+        "method": method,
+        "params": jsonable(dict(params)),
+        "mean": _num(fit.mean),
+        "sigma": _num(fit.sigma),
+        "ci95": _num(fit.ci95),
+        "fit_success": bool(fit.fit_success),
+        "set_metadata": jsonable(dict(set_metadata)),
+    }
+
+
+def write_s2_results(
+    set_out_dir: Path,
+    areas: np.ndarray,
+    fit: FitResult,
+    params: Mapping[str, Any],
+    set_metadata: Mapping[str, Any],
+    *,
+    method: str = S2_METHOD,
+) -> dict[str, Path]:
+    """``s2_areas.npy`` (every frame's area, mV·µs) and ``s2_results.json`` (fit and the set's
+    metadata), both atomic. ``params`` is the integration's parameters (``t_window``,
+    ``n_pedestal``, ``ma_window``, ``bs_threshold``, ``dt``, ...); ``set_metadata`` the 13
+    keys of :func:`wavedqm.analysis.ratag.set_metadata`."""
+    set_out_dir = Path(set_out_dir)
+    npy = write_npy(set_out_dir / S2_AREAS_FILE, areas)
+    doc = s2_results_document(fit, params, set_metadata, method)
+    js = atomic_write_json(set_out_dir / S2_RESULTS_FILE, doc)
+    return {"s2_areas": npy, "s2_results": js}
+
+
+# --------------------------------------------------------------------------------------------
+# per set: X-rays
+
+
+@dataclass(frozen=True, eq=False)
+class XrayEventLog:
+    """Every classified frame of a set, file by file (what xray_results.json lists).
+
+    Event ``i`` of file ``k`` is ``wf_id = f"{file_ids[k]}_ff{i}"`` (RaTag's FastFrame id);
+    ``reason`` holds :class:`~wavedqm.kernels.s2.XrayReason` codes (−1: not classified) and
+    ``area`` the drift-window areas (mV·µs, NaN where unusable), both over all files in order.
+    """
+
+    file_ids: Sequence[str]
+    frames_per_file: Sequence[int]
+    reason: np.ndarray
+    area: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = int(sum(int(k) for k in self.frames_per_file))
+        if len(self.file_ids) != len(self.frames_per_file):
+            raise ValueError(
+                f"{len(self.file_ids)} file ids for {len(self.frames_per_file)} frame counts"
+            )
+        if np.shape(self.reason) != (n,) or np.shape(self.area) != (n,):
+            raise ValueError(
+                f"reason {np.shape(self.reason)} and area {np.shape(self.area)} "
+                f"(expected ({n},): one value per frame of the files)"
+            )
+
+    @property
+    def n_events(self) -> int:
+        return int(np.shape(self.reason)[0])
+
+    @property
+    def accepted(self) -> np.ndarray:
+        return np.asarray(self.reason) == XrayReason.PASSED_ALL_CUTS
+
+    @property
+    def accepted_areas(self) -> np.ndarray:
+        """Areas of the accepted events (mV·µs), as xray_areas.npy."""
+        return np.asarray(self.area, np.float64)[self.accepted]
+
+    def wf_ids(self) -> list[str]:
+        return [
+            f"{fid}_ff{i}"
+            for fid, n in zip(self.file_ids, self.frames_per_file, strict=True)
+            for i in range(int(n))
+        ]
+
+    @classmethod
+    def from_events(cls, events: Sequence[tuple[str, int, float]]) -> XrayEventLog:
+        """From ``(file_id, reason_code, area)`` per event, files contiguous (tests, tools)."""
+        ids: list[str] = []
+        counts: list[int] = []
+        for fid, _, _ in events:
+            if ids and ids[-1] == fid:
+                counts[-1] += 1
+            else:
+                ids.append(fid)
+                counts.append(1)
+        reason = np.array([e[1] for e in events], np.int8)
+        area = np.array([e[2] for e in events], np.float64)
+        return cls(ids, counts, reason, area)
+
+
+_REASON_JSON = {
+    **{
+        code: (code == XrayReason.PASSED_ALL_CUTS, label)
+        for code, label in enumerate(XRAY_REASON_LABELS)
+    },
+    -1: (False, NOT_CLASSIFIED),
+}
+
+
+def _event_lines(log: XrayEventLog) -> Any:
+    """One compact JSON object per event, without a per-event ``json.dumps`` (1e6 events in
+    about a second)."""
+    reason = np.asarray(log.reason).astype(np.int64)
+    area = np.asarray(log.area, np.float64)
+    fixed = {
+        int(code): f'"accepted": {"true" if ok else "false"}, "reason": {json.dumps(label)}'
+        for code, (ok, label) in _REASON_JSON.items()
+    }
+    pos = 0
+    for fid, n in zip(log.file_ids, log.frames_per_file, strict=True):
+        n = int(n)
+        prefix = json.dumps(f"{fid}_ff")[:-1]  # opening quote and escaped id, no closing quote
+        codes = reason[pos : pos + n].tolist()
+        areas = area[pos : pos + n].tolist()
+        pos += n
+        yield [
+            f'{{"wf_id": {prefix}{i}", {fixed.get(c) or fixed[-1]}, "area": '
+            f"{repr(a + 0.0) if math.isfinite(a) else 'null'}}}"
+            for i, (c, a) in enumerate(zip(codes, areas, strict=True))
+        ]
+
+
+def _write_xray_json(fh: BinaryIO, header: Mapping[str, Any], log: XrayEventLog) -> None:
+    text = io.TextIOWrapper(fh, encoding="utf-8", newline="\n", write_through=False)
+    text.write("{\n")
+    for key, value in header.items():
+        text.write(f" {json.dumps(key)}: {json.dumps(value, allow_nan=False)},\n")
+    text.write(' "events": [')
+    first = True
+    for lines in _event_lines(log):
+        if not lines:
+            continue
+        text.write(("\n  " if first else ",\n  ") + ",\n  ".join(lines))
+        first = False
+    text.write("\n ]\n}\n" if not first else "]\n}\n")
+    text.flush()
+    text.detach()
+
+
+def write_xray_results(
+    set_out_dir: Path,
+    set_id: str,
+    params: Mapping[str, Any],
+    events: XrayEventLog,
+) -> dict[str, Path]:
+    """``xray_areas.npy`` (accepted areas, mV·µs) and ``xray_results.json`` (per-event log
+    with reasons; ``n_rejected`` counts the classified events that failed a cut), atomic."""
+    set_out_dir = Path(set_out_dir)
+    npy = write_npy(set_out_dir / XRAY_AREAS_FILE, events.accepted_areas)
+    reason = np.asarray(events.reason)
+    n_accepted = int(np.count_nonzero(reason == XrayReason.PASSED_ALL_CUTS))
+    n_classified = int(np.count_nonzero(reason >= 0))
+    header = {
+        "set_id": str(set_id),
+        "params": jsonable(dict(params)),
+        "n_events": events.n_events,
+        "n_accepted": n_accepted,
+        "n_rejected": n_classified - n_accepted,
+    }
+    path = set_out_dir / XRAY_RESULTS_FILE
+    with atomic_open(path) as fh:
+        _write_xray_json(fh, header, events)
+    return {"xray_areas": npy, "xray_results": path}
+
+
+# --------------------------------------------------------------------------------------------
+# per run
+
+
+def write_run_xray(
+    plots_dir: Path,
+    run_id: str,
+    areas: np.ndarray,
+    sets: Sequence[str],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Path]:
+    """``{run_id}_xray_areas_combined.npy`` (the accepted X-ray areas of every set, mV·µs)
+    and ``{run_id}_xray_metadata.json`` (``run_id``, ``n_areas``, ``sets``, ``mean``, ``std``
+    of the areas — plain mean and population std as RaTag; ``null`` without areas). ``extra``
+    keys are appended after the seed's keys."""
+    plots_dir = Path(plots_dir)
+    a = np.asarray(areas, np.float64).reshape(-1)
+    npy = write_npy(plots_dir / run_xray_areas_file(run_id), a)
+    doc: dict[str, Any] = {
+        "run_id": str(run_id),
+        "n_areas": int(a.size),
+        "sets": [str(s) for s in sets],
+        "mean": _num(float(np.mean(a))) if a.size else None,
+        "std": _num(float(np.std(a))) if a.size else None,
+    }
+    if extra:
+        doc.update(jsonable(dict(extra)))
+    js = atomic_write_json(plots_dir / run_xray_metadata_file(run_id), doc)
+    return {"xray_areas_combined": npy, "xray_metadata": js}
+
+
+def write_run_calibration(plots_dir: Path, run_id: str, document: Mapping[str, Any]) -> Path:
+    """``{run_id}_calibration.json``: the run's X-ray fit, g_S2, per-set recombination and
+    normalised S2, diffusion fits (not in seed 000: an addition beside its files)."""
+    return atomic_write_json(Path(plots_dir) / run_calibration_file(run_id), jsonable(document))
+
+
+# --------------------------------------------------------------------------------------------
+# loading back
+
+
+@dataclass
+class S2Areas:
+    """A set's S2 areas and fit, as read back from ``OUT/<run>/<set>/`` (RaTag's S2Areas).
+
+    ``params`` holds the JSON ``params`` with ``set_metadata`` added under that key, so
+    ``s2.params["set_metadata"]["t_s2_start_mean"]`` works as in the seed's notebooks.
+    """
+
+    areas: np.ndarray
+    """float64 mV·µs, one per frame."""
+    mean: float | None = None
+    sigma: float | None = None
+    ci95: float | None = None
+    fit_success: bool | None = None
+    method: str = OLD_FORM_METHOD
+    params: dict[str, Any] = field(default_factory=dict)
+    set_id: str = ""
+    """The set folder's name."""
+
+    @property
+    def set_metadata(self) -> dict[str, Any]:
+        return dict(self.params.get("set_metadata") or {})
+
+
+def load_s2area(set_out_dir: str | Path) -> S2Areas:
+    """Read a set's ``s2_areas.npy`` and, when present, ``s2_results.json``.
+
+    The old NPY-only form gives ``mean``/``sigma``/``ci95``/``fit_success`` None and
+    ``method = "loaded_from_npy"``. ``FileNotFoundError`` without ``s2_areas.npy``;
+    ``ValueError`` for an unreadable JSON.
+    """
+    set_out_dir = Path(set_out_dir)
+    areas = np.load(set_out_dir / S2_AREAS_FILE, allow_pickle=False)
+    results_path = set_out_dir / S2_RESULTS_FILE
+    if not results_path.is_file():
+        return S2Areas(areas, params={"set_metadata": {}}, set_id=set_out_dir.name)
+    try:
+        doc = json.loads(results_path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{results_path}: not readable JSON ({err})") from err
+    if not isinstance(doc, dict):
+        raise ValueError(f"{results_path}: not a JSON object")
+    params = dict(doc.get("params") or {})
+    params.setdefault("set_metadata", dict(doc.get("set_metadata") or {}))
+
+    def num(key: str) -> float | None:
+        v = doc.get(key)
+        return None if v is None else float(v)
+
+    fit_success = doc.get("fit_success")
+    return S2Areas(
+        areas=areas,
+        mean=num("mean"),
+        sigma=num("sigma"),
+        ci95=num("ci95"),
+        fit_success=None if fit_success is None else bool(fit_success),
+        method=str(doc.get("method", OLD_FORM_METHOD)),
+        params=params,
+        set_id=set_out_dir.name,
+    )
