@@ -18,7 +18,7 @@ def test_defaults_are_the_spec_values() -> None:
     assert cfg.light.clip_level_adc16 == 32760
     assert cfg.light.baseline_range_adc16 == (-30000, -26000)
     assert cfg.light.baseline_spread_limit_adc16 == 900
-    assert cfg.watch.patterns == ("*.FLOW.hdf5",)
+    assert cfg.watch.patterns == ("*.FLOW.hdf5", "*.wfm")
     assert cfg.metrics.listen == "127.0.0.1:9108"
     channels = cfg.light.active_channel_list()
     assert len(channels) == 48

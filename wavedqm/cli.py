@@ -59,8 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--listen", metavar="HOST:PORT", help="HTTP address for /metrics")
     watch.add_argument("--poll", action="store_true", default=None, help="poll instead of inotify")
 
-    process = sub.add_parser("process", help="process files once, without the daemon")
-    process.add_argument("files", nargs="+", metavar="FILE")
+    process = sub.add_parser(
+        "process", help="process files, FieldScan set folders or run folders once, no daemon"
+    )
+    process.add_argument("files", nargs="+", metavar="FILE_OR_DIR")
     _common(process)
     process.add_argument("--pushgateway", metavar="URL", help="push metrics to a Pushgateway")
 
@@ -78,6 +80,22 @@ def build_parser() -> argparse.ArgumentParser:
     flow.add_argument("--with-charge", action="store_true", help="add a charge section")
     flow.add_argument("--seed", type=int, default=0)
     flow.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
+    wfm = sim_sub.add_parser(
+        "wfm", help="a xenon-TPC field scan: FieldScan_* sets of FastFrame WFM#003 files"
+    )
+    wfm.add_argument("--out", required=True, metavar="RUN_DIR")
+    wfm.add_argument(
+        "--sets",
+        default="200:2100,400:2300,800:2700",
+        metavar="GATE:ANODE,...",
+        help="gate and anode voltages (V) of each set",
+    )
+    wfm.add_argument("--files", type=int, default=2, metavar="N", help="files per set")
+    wfm.add_argument("--frames", type=int, default=200, metavar="N", help="frames per file")
+    wfm.add_argument("--interval", type=float, default=0.0, metavar="S", help="s between files")
+    wfm.add_argument("--seed", type=int, default=0)
+    wfm.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
 
     demo = sub.add_parser("demo", help="simulated DAQ -> watched folder -> metrics and outputs")
     demo.add_argument("--out", default="wavedqm-demo", metavar="DIR")
@@ -134,43 +152,73 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def process_files(cfg: Config, files: Sequence[Path]) -> int:
-    """The pipeline once per file; one line per failure on stderr; push metrics if asked."""
+    """The pipelines once per input, no daemon: a ``.FLOW.hdf5`` or ``.wfm`` file, a
+    ``FieldScan_*`` set folder or a run folder of sets. One line per failure on stderr; the
+    metrics are pushed to a Pushgateway if asked."""
     from prometheus_client import push_to_gateway
 
+    from wavedqm.analysis.ratag import is_set_name
     from wavedqm.exporters.prometheus import DqmMetrics
+    from wavedqm.exporters.s2_metrics import S2Metrics
     from wavedqm.pipeline import Pipeline
+    from wavedqm.s2_pipeline import WFM_SUFFIX, process_wfm, s2_pipeline_from_config
 
     log = get_logger("wavedqm.process")
     metrics = DqmMetrics(
         data_taking_expected=cfg.metrics.data_taking_expected,
         max_file_gap_seconds=cfg.metrics.max_file_gap_seconds,
     )
-    pipeline = Pipeline(cfg, metrics)
+    light = None
+    s2 = None
     failed = 0
+
+    def fail(path: Path, reason: str, message: str) -> None:
+        nonlocal failed
+        failed += 1
+        metrics.file_failed(reason)
+        log.error("file_failed", file=str(path), reason=reason, error=message)
+        print(f"wavedqm: {message}", file=sys.stderr)
+
     for path in files:
         try:
+            if path.is_dir():
+                s2 = s2 or s2_pipeline_from_config(cfg, S2Metrics(metrics.registry))
+                batch = s2.process_set(path) if is_set_name(path.name) else s2.process_run(path)
+                batch.wait_plots()
+                for failure in batch.failures:
+                    fail(failure.path, failure.reason, failure.message)
+                print(
+                    f"{path}: {len(batch.outcomes)} file(s), {len(batch.set_results)} set(s), "
+                    f"outputs in {cfg.output.dir}"
+                )
+                continue
             if not path.is_file():
-                raise InputFileError(path, "missing", "no such file")
-            outcome = pipeline.process(path)
+                raise InputFileError(path, "missing", "no such file or folder")
+            if path.suffix.lower() == WFM_SUFFIX:
+                s2 = s2 or s2_pipeline_from_config(cfg, S2Metrics(metrics.registry))
+                outcome = process_wfm(s2, metrics, path, None)
+                print(f"{path}: {outcome.n_frames} frames, set {outcome.run}/{outcome.set_name}")
+                continue
+            light = light or Pipeline(cfg, metrics)
+            result = light.process(path)
         except (InputFileError, FileNotReady) as err:
-            reason = err.reason if isinstance(err, InputFileError) else "not_ready"
-            metrics.file_failed(reason)
-            log.error("file_failed", file=str(path), reason=reason, error=str(err))
-            print(f"wavedqm: {err}", file=sys.stderr)
-            failed += 1
+            fail(path, err.reason if isinstance(err, InputFileError) else "not_ready", str(err))
+            continue
+        except ConfigError as err:
+            fail(path, "config", f"{path}: {err}")
             continue
         except Exception as err:  # a bug: say so, count it, go on with the next file
-            metrics.file_failed("internal")
-            log.exception("file_failed", file=str(path), reason="internal")
-            print(f"wavedqm: {path}: internal error: {err!r}", file=sys.stderr)
-            failed += 1
+            log.exception("internal_error", file=str(path))
+            fail(path, "internal", f"{path}: internal error: {err!r}")
             continue
         print(
-            f"{path}: {outcome.summary['events']} events, "
-            f"dead {outcome.summary['dead_channels']}, "
-            f"summary {outcome.outputs['summary']}"
+            f"{path}: {result.summary['events']} events, "
+            f"dead {result.summary['dead_channels']}, "
+            f"summary {result.outputs['summary']}"
         )
-    pipeline.close()
+    for pipeline in (light, s2):
+        if pipeline is not None:
+            pipeline.close()
     if cfg.metrics.pushgateway:
         push_to_gateway(cfg.metrics.pushgateway, job=cfg.metrics.job, registry=metrics.registry)
     return EXIT_FAILED if failed else EXIT_OK
@@ -191,7 +239,44 @@ def cmd_watch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _voltage_pairs(text: str) -> tuple[tuple[float, float], ...]:
+    pairs = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        gate, sep, anode = item.partition(":")
+        try:
+            pairs.append((float(gate), float(anode)))
+        except ValueError:
+            raise ConfigError(
+                f"--sets: {item!r} (expected GATE:ANODE in V, e.g. 200:2100)"
+            ) from None
+        if not sep:
+            raise ConfigError(f"--sets: {item!r} (expected GATE:ANODE in V, e.g. 200:2100)")
+    if not pairs:
+        raise ConfigError("--sets: no set given (expected GATE:ANODE,...)")
+    return tuple(pairs)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
+    if args.kind == "wfm":
+        from wavedqm.simulate.wfm import simulate_field_scan, write_simulation_config
+
+        truths = simulate_field_scan(
+            Path(args.out),
+            sets=_voltage_pairs(args.sets),
+            files_per_set=args.files,
+            frames_per_file=args.frames,
+            interval_s=args.interval,
+            seed=args.seed,
+        )
+        for truth in truths:
+            print(
+                f"{truth.set_name}: {len(truth.files)} files, S2 mean "
+                f"{truth.s2_mean_mv_us:.3g} mV·µs, drift time {truth.drift_time_us:.3g} µs"
+            )
+        config = write_simulation_config(args.out, truths)
+        print(f"fit ranges for these simulated areas: wavedqm process {args.out} --config {config}")
+        return EXIT_OK
+
     from wavedqm.simulate.flow import ChannelFaults, parse_channel_pairs, simulate_run
 
     try:

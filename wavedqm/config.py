@@ -79,7 +79,7 @@ class WatchConfig:
     """Which files the daemon picks up and when a file counts as complete."""
 
     paths: tuple[str, ...] = ()
-    patterns: tuple[str, ...] = C.FLOW_PATTERNS
+    patterns: tuple[str, ...] = C.WATCH_PATTERNS
     settle_seconds: float = C.SETTLE_SECONDS
     min_file_age_seconds: float = C.MIN_FILE_AGE_SECONDS
     max_file_size_bytes: int = C.MAX_FILE_SIZE_BYTES
@@ -122,6 +122,25 @@ class HistoryConfig:
 
 
 @dataclass(frozen=True)
+class S2Config:
+    """Online S2 analysis of Tektronix ``.wfm`` field scans (spec: ratag-s2.md)."""
+
+    run_config: str = ""
+    """TOML with the run's gas/geometry constants and set voltages (a ``run.toml`` inside a
+    run folder is read too, and wins for that run)."""
+    ion_bin_cuts: tuple[float, float] = C.RATAG_ION_BIN_CUTS
+    """Area range (mV·µs) of the ion S2 Gaussian fit."""
+    xray_bin_cuts: tuple[float, float] = C.RATAG_XRAY_BIN_CUTS
+    """Area range (mV·µs) of the X-ray Gaussian fit."""
+    fit_bins: int = C.RATAG_FIT_BINS
+    min_fit_events: int = C.RATAG_MIN_FIT_EVENTS
+    """Refit the Gaussian once a set has at least this many areas."""
+    rerun_tolerance_us: float = C.RATAG_RERUN_TOLERANCE_US
+    """Re-run an earlier file's areas when the set's window moved by more than this (µs)."""
+    plots: bool = True
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     listen: str = C.LISTEN_ADDRESS
     pushgateway: str = ""
@@ -140,6 +159,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
+    s2: S2Config = field(default_factory=S2Config)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A copy with ``section={key: value}`` applied; ``None`` values are ignored."""

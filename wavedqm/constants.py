@@ -59,7 +59,8 @@ TRIG_SELF = 0
 TRIG_BEAM = 1
 
 # --- service (spec: operations.md) ------------------------------------------------------------
-FLOW_PATTERNS = ("*.FLOW.hdf5",)
+WATCH_PATTERNS = ("*.FLOW.hdf5", "*.wfm")
+"""Light files and Tektronix scope files (the latter inside RUN/FieldScan_*/ set folders)."""
 SETTLE_SECONDS = 2.0
 """Size and mtime must be unchanged this long before a file counts as complete (s)."""
 MIN_FILE_AGE_SECONDS = 0.0
@@ -173,6 +174,10 @@ RATAG_WINDOW_SIGMA_BEFORE = 1.0
 RATAG_WINDOW_SIGMA_AFTER = 0.5
 """S2 integration window: [start − 1.0 σ_start, end + 0.5 σ_end]."""
 RATAG_FIT_BINS = 100
+RATAG_MIN_FIT_EVENTS = 50
+"""A set's Gaussian is (re)fitted once it holds at least this many areas."""
+RATAG_RERUN_TOLERANCE_US = 0.05
+"""An earlier file's pass 2 is re-run when the set's window moved by more than this (µs)."""
 RATAG_ION_BIN_CUTS = (0.0, 4.0)
 """Gaussian fit range of ion (recoil) S2 areas (mV·µs)."""
 RATAG_XRAY_BIN_CUTS = (0.6, 20.0)

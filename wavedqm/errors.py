@@ -16,6 +16,7 @@ FAILURE_REASONS = (
     "not_wfm",
     "unsupported",
     "not_ready",
+    "config",
     "internal",
 )
 """Every ``reason`` a failed file can be counted under (``wavedqm_files_failed_total``)."""

@@ -91,6 +91,7 @@ from wavedqm.atomic import atomic_open
 from wavedqm.config import Config
 from wavedqm.errors import ConfigError, InputFileError
 from wavedqm.exporters import s2_plots
+from wavedqm.exporters.prometheus import DqmMetrics
 from wavedqm.exporters.s2_files import (
     PLOTS_DIR,
     XrayEventLog,
@@ -129,9 +130,9 @@ RUN_CONFIG_KEYS = (
 SET_CONFIG_KEYS = ("gate_v", "anode_v")
 STATE_SUBDIR = "s2"
 STATE_VERSION = 1
-DEFAULT_RERUN_TOLERANCE_US = 0.05
+DEFAULT_RERUN_TOLERANCE_US = C.RATAG_RERUN_TOLERANCE_US
 """Pass 2 of a file is redone when the set's window or S1/S2 times moved more than this (µs)."""
-DEFAULT_MIN_FIT_EVENTS = 50
+DEFAULT_MIN_FIT_EVENTS = C.RATAG_MIN_FIT_EVENTS
 """Areas inside the bin cuts before a Gaussian fit is tried."""
 VALIDATION_WAVEFORMS = 10
 WFM_SUFFIX = ".wfm"
@@ -1373,3 +1374,52 @@ class S2Pipeline:
             }
 
         return job
+
+
+def s2_pipeline_from_config(cfg: Config, metrics: S2Metrics | None) -> S2Pipeline:
+    """The S2 pipeline as ``cfg`` (sections ``s2`` and ``output``) describes it."""
+    s2 = cfg.s2
+    constants, overrides = (None, None)
+    if s2.run_config:
+        constants, overrides = load_run_config(Path(s2.run_config))
+    options = S2Options(
+        rerun_tolerance_us=s2.rerun_tolerance_us,
+        ion_bin_cuts=s2.ion_bin_cuts,
+        xray_bin_cuts=s2.xray_bin_cuts,
+        nbins=s2.fit_bins,
+        min_fit_events=s2.min_fit_events,
+        plots=s2.plots,
+    )
+    return S2Pipeline(
+        cfg,
+        metrics,
+        Path(cfg.output.dir),
+        Path(cfg.output.state_dir),
+        constants,
+        set_overrides=overrides,
+        options=options,
+    )
+
+
+WFM_SUFFIX = ".wfm"
+
+
+def process_wfm(
+    s2: S2Pipeline, metrics: DqmMetrics | None, path: Path, completed_at: float | None
+) -> SetOutcome:
+    """One ``.wfm`` through the S2 pipeline, counted in the daemon-wide file metrics too (a
+    bad run config is a failed file with reason ``config``)."""
+    try:
+        outcome = s2.process_file(path, completed_at)
+    except ConfigError as err:
+        raise InputFileError(path, "config", str(err)) from None
+    if metrics is not None and not outcome.skipped:
+        finished = time.time()
+        metrics.file_processed(
+            n_events=outcome.n_frames,
+            processing_seconds=outcome.processing_seconds,
+            latency_seconds=None if completed_at is None else finished - completed_at,
+            finished_at=finished,
+            light=None,
+        )
+    return outcome

@@ -10,8 +10,11 @@ from wavedqm.config import Config, parse_listen
 from wavedqm.daemon.http import HttpServer
 from wavedqm.daemon.service import Service
 from wavedqm.exporters.prometheus import DqmMetrics
+from wavedqm.exporters.s2_metrics import S2Metrics
+from wavedqm.kernels.s2 import warm_up as s2_warm_up
 from wavedqm.logs import get_logger
 from wavedqm.pipeline import Pipeline
+from wavedqm.s2_pipeline import WFM_SUFFIX, process_wfm, s2_pipeline_from_config
 
 log = get_logger(__name__)
 
@@ -26,6 +29,7 @@ class DaemonApp:
             max_file_gap_seconds=cfg.metrics.max_file_gap_seconds,
         )
         self.pipeline = Pipeline(cfg, self.metrics)
+        self.s2 = s2_pipeline_from_config(cfg, S2Metrics(self.metrics.registry))
         self._on_file_done = on_file_done
         self.service = Service(
             cfg, self._handle, on_queue_size=self.metrics.set_queue_size, on_event=self._event
@@ -41,7 +45,10 @@ class DaemonApp:
 
     def _handle(self, path: Path, completed_at: float) -> None:
         try:
-            self.pipeline.process(path, completed_at)
+            if path.suffix.lower() == WFM_SUFFIX:
+                process_wfm(self.s2, self.metrics, path, completed_at)
+            else:
+                self.pipeline.process(path, completed_at)
         finally:
             if self._on_file_done is not None:
                 self._on_file_done(path)
@@ -56,6 +63,7 @@ class DaemonApp:
         return f"http://{self.http.host}:{self.http.port}"
 
     def start(self) -> None:
+        s2_warm_up()
         self.http.start()
         self.service.start()
         log.info("watching", paths=list(self.cfg.watch.paths), metrics=f"{self.url}/metrics")
@@ -63,7 +71,11 @@ class DaemonApp:
     def stop(self, timeout: float = 30.0) -> None:
         self.service.stop(timeout=timeout)
         self.http.stop()
+        self._close_pipelines()
+
+    def _close_pipelines(self) -> None:
         self.pipeline.close()
+        self.s2.close()
 
     def run_forever(self) -> None:
         """Until SIGTERM/SIGINT; then the current file is finished and everything stopped."""
@@ -71,4 +83,4 @@ class DaemonApp:
             self.service.run_forever()
         finally:
             self.http.stop()
-            self.pipeline.close()
+            self._close_pipelines()
