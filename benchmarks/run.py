@@ -19,6 +19,7 @@ import bench_kernel
 import bench_process
 import bench_report
 import bench_s2
+import bench_s2_pipeline
 import bench_spectra
 
 
@@ -37,6 +38,7 @@ def main() -> None:
         ),
         "s2_int8": bench_s2.run(n_frames=100 if args.quick else 988, dtype="int8"),
         "s2_int16": bench_s2.run(n_frames=100 if args.quick else 988, dtype="int16"),
+        "s2_pipeline": bench_s2_pipeline.run(files=2 if args.quick else 4),
     }
     if args.json:
         print(json.dumps(results, indent=1))
