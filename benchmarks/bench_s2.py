@@ -41,10 +41,10 @@ if __package__ in (None, "") and "wavedqm" not in sys.modules:
     sys.path.insert(0, str(_ROOT))
 sys.path.insert(0, str(_ROOT / "tests"))  # the numpy reference lives beside the tests
 
-import s2_reference as ref  # noqa: E402
-
 from wavedqm.analysis import ratag as R  # noqa: E402
 from wavedqm.kernels import s2  # noqa: E402
+
+import s2_reference as ref  # noqa: E402
 
 DT_US = 0.0005
 """2 GS/s."""

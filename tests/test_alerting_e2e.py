@@ -8,12 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from wavedqm.dashboards import load_dashboards, panel_queries
+from wavedqm.simulate.flow import ChannelFaults, publish_flow_file
+
 from daemonutil import Daemon, start_daemon
 from netutil import wait_for
 from stack import Webhook, alertmanager, missing_binaries, prometheus, query, webhook_receiver
-from wavedqm.dashboards import load_dashboards, panel_queries
-
-from wavedqm.simulate.flow import ChannelFaults, publish_flow_file
 
 DEAD = (2, 7)
 GRAFANA = Path(__file__).resolve().parents[1] / "grafana" / "dashboards"

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,8 @@ from wavedqm.analysis.fractions import (
 )
 from wavedqm.analysis.intervals import clopper_pearson
 from wavedqm.config import LightConfig
+
+import reference as ref
 
 CMAP = ChannelMap.from_config(LightConfig())
 SMALL = ChannelMap.from_config(

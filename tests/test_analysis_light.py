@@ -7,7 +7,6 @@ import warnings
 
 import numpy as np
 import pytest
-import reference as ref
 
 from wavedqm import constants as C
 from wavedqm.analysis import light as light_module
@@ -24,6 +23,8 @@ from wavedqm.analysis.stats import Spread
 from wavedqm.config import LightConfig
 from wavedqm.formats.batch import WaveformBatch
 from wavedqm.kernels.light import LightFeatures, light_features
+
+import reference as ref
 
 CFG = LightConfig()
 CMAP = ChannelMap.from_config(CFG)

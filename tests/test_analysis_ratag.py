@@ -7,12 +7,13 @@ import math
 
 import numpy as np
 import pytest
-import s2_reference as ref
 from scipy import stats
 
 from wavedqm import constants as C
 from wavedqm.analysis import ratag as R
 from wavedqm.kernels import s2
+
+import s2_reference as ref
 
 # the set_metadata keys of s2_results.json, in the seed's order (seed 000)
 SEED_SET_METADATA_KEYS = [

@@ -5,12 +5,13 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from wavedqm.analysis.stats import median_with_errors, nan_quantiles
+
+import reference as ref
 
 
 def test_hand_computed_quantiles() -> None:

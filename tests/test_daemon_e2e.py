@@ -11,11 +11,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from daemonutil import SETTLE_S, Daemon, start_daemon
-from netutil import http_get, metric_value, wait_for
 
 from wavedqm.errors import FAILURE_REASONS
 from wavedqm.simulate.flow import ChannelFaults, publish_flow_file, write_flow_file
+
+from daemonutil import SETTLE_S, Daemon, start_daemon
+from netutil import http_get, metric_value, wait_for
 
 
 @pytest.fixture

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wavedqm.analysis.channels import ChannelMap
 from wavedqm.config import LightConfig
 from wavedqm.kernels.groups import GroupCounts, count_groups, tally_cells, warm_up
+
+import reference as ref
 
 SMALL = ChannelMap.from_config(
     LightConfig(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import reference as ref
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from wavedqm import constants as C
 from wavedqm.kernels.light import LightFeatures, light_features, warm_up
+
+import reference as ref
 
 PTP = float(C.PTP_THRESHOLD_ADC16)
 CLIP = C.LIGHT_CLIP_LEVEL_ADC16

@@ -8,12 +8,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-import s2_reference as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wavedqm.kernels import s2
 from wavedqm.kernels.s2 import FrameScale, S2Params, XrayReason
+
+import s2_reference as ref
 
 FEATURES = ("pedestal_mv", "noise_mv", "t_s1_us", "t_s2_start_us", "t_s2_end_us")
 TIMES = ("t_s1_us", "t_s2_start_us", "t_s2_end_us")

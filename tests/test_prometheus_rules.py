@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from netutil import free_port, http_get, wait_for
 
 PROM_DIR = Path(__file__).resolve().parents[1] / "prometheus"

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from netutil import free_port, http_get, metric_value, wait_for
 
 from wavedqm.cli import main
 from wavedqm.simulate.flow import ChannelFaults, write_flow_file
+
+from netutil import free_port, http_get, metric_value, wait_for
 
 PUSHGATEWAY = shutil.which("prometheus-pushgateway") or shutil.which("pushgateway")
 

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import numpy as np
-from daemonutil import start_daemon
-from netutil import wait_for
 
 from wavedqm.simulate.wfm import simulate_field_scan
+
+from daemonutil import start_daemon
+from netutil import wait_for
 
 SETS = ((200.0, 2100.0), (800.0, 2700.0))
 SET_FILES = ("s2_areas.npy", "s2_results.json", "xray_areas.npy", "xray_results.json")
