@@ -14,7 +14,11 @@ from wavedqm.simulate.flow import write_flow_file
 
 def _pipeline(tmp_path: Path, previous_files: int | str = 10) -> Pipeline:
     cfg = Config().with_overrides(
-        output={"dir": str(tmp_path / "out"), "state_dir": str(tmp_path / "state")},
+        output={
+            "dir": str(tmp_path / "out"),
+            "state_dir": str(tmp_path / "state"),
+            "reports": False,  # PDFs are tested elsewhere; these tests are about the history
+        },
         history={"previous_files": previous_files},
     )
     return Pipeline(cfg)

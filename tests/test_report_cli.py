@@ -36,7 +36,10 @@ def test_report_from_run_folder_processes_missing_files(tmp_path: Path) -> None:
             start_time_s=1.8e9 + 600 * i,
         )
     results, state = tmp_path / "out", tmp_path / "state"
+    config = tmp_path / "no-pdf.toml"
+    config.write_text("[output]\nreports = false\n")  # per-file PDFs are tested elsewhere
     args = ["report", str(run), "--results", str(results), "--state", str(state)]
+    args += ["--config", str(config)]
     assert main(args) == 0
     pdf = results / "run7_run_report.pdf"
     text = _text(pdf)

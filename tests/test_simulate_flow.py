@@ -274,7 +274,7 @@ def test_publish_never_shows_a_partial_file(tmp_path: Path) -> None:
     assert path == final and truth.n_events == 60
     assert checks == [60], "the first sight of the final name is the complete file"
     assert seen_tmp, "the temporary file was seen while being written"
-    assert not any(fnmatch.fnmatch(n, C.FLOW_PATTERNS[0]) for n in seen_tmp)
+    assert not any(fnmatch.fnmatch(n, C.WATCH_PATTERNS[0]) for n in seen_tmp)
     assert [p.name for p in tmp_path.iterdir()] == [name]
     # a failed write leaves nothing behind
     with pytest.raises(ValueError):
