@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -38,18 +37,25 @@ def bare_read_seconds(path: Path, chunk_bytes: int = READ_CHUNK_BYTES) -> tuple[
     return time.perf_counter() - start, total
 
 
+CHILD = (
+    "import sys; from wavedqm.cli import main; code = main(sys.argv[1:]); "
+    "status = open('/proc/self/status').read(); "
+    "print(status.split('VmHWM:')[1].split()[0], file=sys.stderr); sys.exit(code)"
+)
+
+
 def process_child(path: Path, out: Path) -> tuple[float, float, dict]:
     """Run `wavedqm process` in a child; (wall s, peak RSS MB, summary)."""
-    cmd = [sys.executable, "-m", "wavedqm.cli", "process", str(path), "--out", str(out)]
-    cmd += ["--state", str(out.parent / "state")]
+    # the child reports its own high-water mark (VmHWM of its own address space): a parent's
+    # pages, shared while the child is forked, would inflate ru_maxrss
+    cmd = [sys.executable, "-c", CHILD, "process", str(path), "--out", str(out)]
+    cmd += ["--state", str(out.parent / "state"), "--log-level", "warning"]
     start = time.perf_counter()
-    child = subprocess.Popen([*cmd, "--log-level", "warning"], stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)  # this child's own rusage
-    child.returncode = os.waitstatus_to_exitcode(status)
+    done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
-    if child.returncode != 0:
-        raise RuntimeError(f"wavedqm process exited with {child.returncode}")
-    peak_mb = usage.ru_maxrss / 1024
+    if done.returncode != 0:
+        raise RuntimeError(f"wavedqm process exited with {done.returncode}: {done.stderr}")
+    peak_mb = int(done.stderr.strip().splitlines()[-1]) / 1024  # VmHWM is in kB
     summary = json.loads((out / path.name / "summary.json").read_text())
     return wall, peak_mb, summary
 

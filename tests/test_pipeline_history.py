@@ -72,3 +72,20 @@ def test_previous_files_none_disables_comparison(tmp_path: Path) -> None:
     assert outcome.previous is None
     assert outcome.summary["baseline_flagged"] == []
     assert np.isfinite(np.array(outcome.summary["light"]["baseline_adc16"], dtype=float)).any()
+
+
+def test_spectra_can_be_turned_off_and_are_in_the_summary_otherwise(tmp_path: Path) -> None:
+    path = tmp_path / "sp.FLOW.hdf5"
+    write_flow_file(path, n_events=6, seed=5)
+    off = Config().with_overrides(
+        output={"dir": str(tmp_path / "a"), "state_dir": str(tmp_path / "sa"), "reports": False},
+        light={"spectra_events": 0},
+    )
+    pipeline = Pipeline(off)
+    assert pipeline.process(path).summary["spectra"] is None
+    pipeline.close()
+    pipeline = _pipeline(tmp_path)
+    spectra = pipeline.process(path).summary["spectra"]
+    pipeline.close()
+    assert spectra["n_events"] == 6
+    assert len(spectra["roi_centres_mhz"]) == 11

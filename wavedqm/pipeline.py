@@ -177,16 +177,18 @@ class Pipeline:
                 return LightAnalysis(info, None)
             self._check_layout(path, info)
             accumulator = LightAccumulator(light_cfg, self.channel_map)
-            spectra = SpectraAccumulator(
-                light_cfg.n_adcs,
-                light_cfg.n_channels,
-                info.n_samples,
-                light_cfg.sample_period_us,
-                light_cfg.spectra_events,
-                self.channel_map.active,
-                expected_events=reader.n_events,
-                adc_range_v=light_cfg.adc_range_v,
-            )
+            spectra = None
+            if light_cfg.spectra_events > 0:
+                spectra = SpectraAccumulator(
+                    light_cfg.n_adcs,
+                    light_cfg.n_channels,
+                    info.n_samples,
+                    light_cfg.sample_period_us,
+                    light_cfg.spectra_events,
+                    self.channel_map.active,
+                    expected_events=reader.n_events,
+                    adc_range_v=light_cfg.adc_range_v,
+                )
             jumps = JumpTracker(self.channel_map.active, light_cfg.sample_period_us)
             features: LightFeatures | None = None
             for batch in reader.batches():
@@ -198,11 +200,11 @@ class Pipeline:
                     out=features,
                 )
                 accumulator.add(batch, features)
-                if light_cfg.spectra_events and not spectra.full:
+                if spectra is not None and not spectra.full:
                     spectra.add(batch)
                 jumps.add(batch, features)
         light = accumulator.result(self.known_status, previous=baseline_previous(previous))
-        spectra_result = spectra.result() if spectra.n_events else None
+        spectra_result = spectra.result() if spectra is not None and spectra.n_events else None
         return LightAnalysis(info, light, spectra_result, jumps.best)
 
     def _check_layout(self, path: Path, info: FlowInfo) -> None:
