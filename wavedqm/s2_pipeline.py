@@ -780,23 +780,9 @@ class S2Pipeline:
         return _Stats(s1, windows, window, key)
 
     def _fit(self, areas: np.ndarray, cuts: tuple[float, float], exclude_first: bool) -> FitResult:
-        a = np.asarray(areas, np.float64)
-        n = int(np.count_nonzero(np.isfinite(a) & (a > cuts[0]) & (a < cuts[1])))
-        if n < self.options.min_fit_events:
-            return FitResult(
-                math.nan,
-                math.nan,
-                math.nan,
-                math.nan,
-                False,
-                n,
-                (float(cuts[0]), float(cuts[1])),
-                self.options.nbins,
-                exclude_first,
-                f"{n} areas inside {cuts[0]:g}–{cuts[1]:g} mV·µs "
-                f"(a fit needs at least {self.options.min_fit_events})",
-            )
-        return fit_area_histogram(a, cuts, self.options.nbins, exclude_first)
+        return fit_area_histogram(
+            areas, cuts, self.options.nbins, exclude_first, self.options.min_fit_events
+        )
 
     def _set_result(self, state: _SetState, ctx: _RunContext) -> SetResult:
         info, physics = self._physics(ctx, state.name, state.set_dir)

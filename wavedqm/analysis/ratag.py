@@ -410,8 +410,11 @@ def fit_area_histogram(
     bin_cuts: tuple[float, float] = C.RATAG_ION_BIN_CUTS,
     nbins: int = C.RATAG_FIT_BINS,
     exclude_first_bin: bool = False,
+    min_events: int = 3,
 ) -> FitResult:
     """Gaussian fit of the histogram of ``areas`` (RaTag ``fit_set_s2``), never raising.
+    Fewer than ``min_events`` (at least 3) areas inside the cuts: no fit (``fit_success``
+    False, NaN values, ``message`` says why).
 
     The areas strictly inside ``bin_cuts`` (finite) are histogrammed in ``nbins`` bins over
     their own range (``np.histogram(selected, bins=nbins)``, as RaTag); the first bin is left
@@ -441,8 +444,11 @@ def fit_area_histogram(
             np.zeros(0, np.int64) if counts is None else counts,
         )
 
-    if n_events < 3:
-        return failed(f"{n_events} areas inside {bin_cuts} (at least 3 needed)")
+    needed = max(3, int(min_events))
+    if n_events < needed:
+        return failed(
+            f"{n_events} areas inside {lo:g}–{hi:g} mV·µs (a fit needs at least {needed})"
+        )
     counts, edges = np.histogram(sel, bins=int(nbins))
     centres = 0.5 * (edges[1:] + edges[:-1])
     y, x = counts.astype(np.float64), centres
