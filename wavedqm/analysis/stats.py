@@ -28,44 +28,46 @@ class Spread:
         return self.err_low + self.err_high
 
 
-_COLUMN_BLOCK = 64
-"""Columns sorted at a time: bounds the float64 working copy to n_events × 64 values."""
+_BLOCK_BYTES = 8 * 2**20
+"""Bound of the sorted working copy in :func:`nan_quantiles`."""
 
 
 def nan_quantiles(values: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
     """Quantiles along axis 0 ignoring NaN, numpy's default 'linear' method.
 
-    Same numbers as ``np.nanquantile(values.astype(float64), q, axis=0)``, vectorised over
-    columns (one sort per block of columns) and silent: an all-NaN column, or no rows at all,
-    gives NaN without a warning. Returns one float64 array of shape ``values.shape[1:]`` per q.
+    Same numbers as ``np.nanquantile(values.astype(float64), q, axis=0)``, and silent: an
+    all-NaN column, or no rows at all, gives NaN without a warning. Returns one float64 array
+    of shape ``values.shape[1:]`` per q. One ``np.sort`` along axis 0 per block of columns
+    (NaN sorts last), in the input dtype, the sorted copy bounded by ``_BLOCK_BYTES``: used
+    for per-event light features (many events, 512 columns) and for power spectra (64 events,
+    ~200k columns) alike.
     """
     values = np.asarray(values)
     out_shape = values.shape[1:]
-    n_rows = values.shape[0]
-    n_cols = math.prod(out_shape)
-    flat = values.reshape(n_rows, n_cols)
-    result = [np.full(n_cols, np.nan) for _ in qs]
-    if n_rows == 0:
-        return [r.reshape(out_shape) for r in result]
-    for c0 in range(0, n_cols, _COLUMN_BLOCK):
-        block = np.array(flat[:, c0 : c0 + _COLUMN_BLOCK].T, dtype=np.float64, order="C")
-        m = np.count_nonzero(~np.isnan(block), axis=1)
-        block.sort(axis=1)  # NaN sorts last
-        rows = np.arange(block.shape[0])
-        has = m > 0
-        top = np.maximum(m - 1, 0)
-        for r, q in zip(result, qs, strict=True):
+    m = values.shape[0]
+    f = out_shape[-1] if out_shape else 1
+    k = math.prod(out_shape[:-1]) if out_shape else 1
+    cube = values.reshape(m, k, f)
+    out = [np.full((k, f), np.nan) for _ in qs]
+    if m == 0 or k == 0 or f == 0:
+        return [r.reshape(out_shape) for r in out]
+    step = max(1, _BLOCK_BYTES // max(1, m * f * cube.itemsize))
+    for c0 in range(0, k, step):
+        block = np.sort(cube[:, c0 : c0 + step], axis=0)  # (m, kb, f), NaN last
+        n = np.count_nonzero(~np.isnan(block), axis=0)
+        top = np.maximum(n - 1, 0)
+        for r, q in zip(out, qs, strict=True):
             pos = top * q  # numpy 'linear': virtual index (n - 1) * q
             lo = np.floor(pos).astype(np.int64)
             hi = np.minimum(lo + 1, top)
             t = pos - lo
-            a = block[rows, lo]
-            b = block[rows, hi]
+            a = np.take_along_axis(block, lo[None], axis=0)[0].astype(np.float64)
+            b = np.take_along_axis(block, hi[None], axis=0)[0].astype(np.float64)
             diff = b - a
             # numpy's _lerp, exact at both ends
             value = np.where(t >= 0.5, b - diff * (1 - t), a + diff * t)
-            r[c0 : c0 + block.shape[0]] = np.where(has, value, np.nan)
-    return [r.reshape(out_shape) for r in result]
+            r[c0 : c0 + step] = np.where(n > 0, value, np.nan)
+    return [r.reshape(out_shape) for r in out]
 
 
 def median_with_errors(values: np.ndarray, cl: float = C.CONFIDENCE_LEVEL) -> Spread:
