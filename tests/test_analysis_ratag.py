@@ -14,24 +14,7 @@ from wavedqm.analysis import ratag as R
 from wavedqm.kernels import s2
 
 import s2_reference as ref
-
-# the set_metadata keys of s2_results.json, in the seed's order (seed 000)
-SEED_SET_METADATA_KEYS = [
-    "t_s1",
-    "t_s1_std",
-    "t_s2_start_mean",
-    "t_s2_start_std",
-    "t_s2_end_mean",
-    "t_s2_end_std",
-    "s2_duration_mean",
-    "s2_duration_std",
-    "drift_field",
-    "EL_field",
-    "time_drift",
-    "speed_drift",
-    "red_drift_field",
-]
-
+from s2_reference import SEED_SET_METADATA_KEYS
 
 # --------------------------------------------------------------------------------------------
 # names, fields, transport

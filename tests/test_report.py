@@ -6,8 +6,6 @@ page replaced by an error page while the others still come out, atomic writes.""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,40 +32,12 @@ from wavedqm.formats.flow import FlowLightReader
 from wavedqm.pipeline import FileOutcome, Pipeline
 from wavedqm.simulate.flow import ChannelFaults
 
+from pdfutil import page_text, pdf_info, pdf_pages
+
 FAULTS = ChannelFaults(
     dead=((1, 9),), clipped=((3, 22),), baseline_off=((7, 60),), negative=((2, 10),)
 )
 N_SAMPLES = 256
-
-
-def _poppler(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        pytest.skip(f"{tool} (Debian's poppler-utils) is not installed: cannot read PDFs back")
-    return path
-
-
-def pdf_info(path: Path) -> dict[str, str]:
-    out = subprocess.run(
-        [_poppler("pdfinfo"), str(path)], check=True, capture_output=True, text=True
-    ).stdout
-    return {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in out.splitlines())}
-
-
-def pdf_pages(path: Path) -> int:
-    return int(pdf_info(path)["Pages"])
-
-
-def page_text(path: Path, page: int) -> str:
-    """Text of one page (1-based) in reading layout (``-layout``: a line of the page stays
-    one line), whitespace collapsed."""
-    out = subprocess.run(
-        [_poppler("pdftotext"), "-layout", "-f", str(page), "-l", str(page), str(path), "-"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return " ".join(out.split())
 
 
 @dataclass

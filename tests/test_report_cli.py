@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
-
-import pytest
 
 from wavedqm.cli import main
 from wavedqm.simulate.flow import ChannelFaults, write_flow_file
 
-PDFTOTEXT = shutil.which("pdftotext")
-
-
-def _text(pdf: Path) -> str:
-    if PDFTOTEXT is None:
-        pytest.skip("pdftotext is not installed (apt-get install poppler-utils)")
-    return subprocess.run(
-        [PDFTOTEXT, "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
-    ).stdout
+from pdfutil import page_text
 
 
 def test_report_from_run_folder_processes_missing_files(tmp_path: Path) -> None:
@@ -42,7 +30,7 @@ def test_report_from_run_folder_processes_missing_files(tmp_path: Path) -> None:
     args += ["--config", str(config)]
     assert main(args) == 0
     pdf = results / "run7_run_report.pdf"
-    text = _text(pdf)
+    text = page_text(pdf)
     for i in range(3):
         assert f"run7_p{i}.FLOW.hdf5" in text
         assert (results / f"run7_p{i}.FLOW.hdf5" / "summary.json").is_file()
@@ -50,13 +38,13 @@ def test_report_from_run_folder_processes_missing_files(tmp_path: Path) -> None:
 
     last = tmp_path / "last.pdf"
     assert main(["report", str(results), "--last", "1", "--out", str(last)]) == 0
-    text = _text(last)
+    text = page_text(last)
     assert "run7_p2.FLOW.hdf5" in text and "run7_p0.FLOW.hdf5" not in text
 
     since = tmp_path / "since.pdf"
     window = ["--since", "2027-01-15T08:10:00", "--until", "2027-01-15T08:15:00"]
     assert main(["report", str(results), *window, "--out", str(since)]) == 0
-    text = _text(since)
+    text = page_text(since)
     assert "run7_p1.FLOW.hdf5" in text
     assert "run7_p0.FLOW.hdf5" not in text and "run7_p2.FLOW.hdf5" not in text
 

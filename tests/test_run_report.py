@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -26,32 +25,10 @@ from wavedqm.exporters.run_report import (
 from wavedqm.pipeline import Pipeline
 from wavedqm.simulate.flow import ChannelFaults
 
+from pdfutil import page_text, pdf_pages
+
 FAULTS = ChannelFaults(dead=((1, 9),), clipped=((3, 22),))
 START = 1_700_000_000.0
-
-
-def _poppler(tool: str) -> str:
-    path = shutil.which(tool)
-    if path is None:
-        pytest.skip(f"{tool} (Debian's poppler-utils) is not installed: cannot read PDFs back")
-    return path
-
-
-def pdf_pages(path: Path) -> int:
-    out = subprocess.run(
-        [_poppler("pdfinfo"), str(path)], check=True, capture_output=True, text=True
-    ).stdout
-    return int(next(line.split()[-1] for line in out.splitlines() if line.startswith("Pages:")))
-
-
-def page_text(path: Path, page: int) -> str:
-    out = subprocess.run(
-        [_poppler("pdftotext"), "-layout", "-f", str(page), "-l", str(page), str(path), "-"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return " ".join(out.split())
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ from wavedqm.exporters import s2_files as F
 from wavedqm.exporters import s2_plots as P
 from wavedqm.kernels.s2 import XrayReason
 
+from s2_reference import SEED_SET_METADATA_KEYS
+
 SEED_S2_RESULTS_KEYS = [
     "method",
     "params",
@@ -25,21 +27,6 @@ SEED_S2_RESULTS_KEYS = [
     "ci95",
     "fit_success",
     "set_metadata",
-]
-SEED_SET_METADATA_KEYS = [
-    "t_s1",
-    "t_s1_std",
-    "t_s2_start_mean",
-    "t_s2_start_std",
-    "t_s2_end_mean",
-    "t_s2_end_std",
-    "s2_duration_mean",
-    "s2_duration_std",
-    "drift_field",
-    "EL_field",
-    "time_drift",
-    "speed_drift",
-    "red_drift_field",
 ]
 SEED_XRAY_RESULTS_KEYS = ["set_id", "params", "n_events", "n_accepted", "n_rejected", "events"]
 SEED_XRAY_EVENT_KEYS = ["wf_id", "accepted", "reason", "area"]
