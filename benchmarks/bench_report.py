@@ -42,7 +42,7 @@ from wavedqm.exporters.report import ReportInputs, build_pages, write_file_repor
 from wavedqm.exporters.run_report import build_run_pages, write_run_report
 from wavedqm.formats.flow import FlowLightReader
 from wavedqm.logs import configure_logging
-from wavedqm.pipeline import Pipeline
+from wavedqm.processors.router import Router
 from wavedqm.simulate.flow import ChannelFaults, write_flow_file
 
 DEMO_FAULTS = ChannelFaults(
@@ -71,7 +71,7 @@ def report_inputs(folder: Path, n_events: int) -> ReportInputs:
     cfg = Config().with_overrides(
         output={"dir": str(folder / "out"), "state_dir": str(folder / "state")}
     )
-    pipeline = Pipeline(cfg)
+    pipeline = Router(cfg)
     try:
         for i in range(3):
             path = folder / f"bench_p{i:04d}.FLOW.hdf5"
@@ -83,7 +83,7 @@ def report_inputs(folder: Path, n_events: int) -> ReportInputs:
                 faults=DEMO_FAULTS,
                 start_time_s=1_700_000_000.0 + 600 * i,
             )
-            outcome = pipeline.process(path)
+            outcome = pipeline.route(path).detail("light")
     finally:
         pipeline.close()
     light = outcome.light

@@ -1,6 +1,6 @@
 """The online S2 pipeline per 988-frame FastFrame file (what the scope writes each time).
 
-Simulates one set of several 988-frame files, then feeds them to ``S2Pipeline.process_file``
+Simulates one set of several 988-frame files, then feeds them to ``S2Engine.process_file``
 one by one (as the daemon does) and prints seconds per file and frames per second; pass 1,
 pass 2 (with any re-run of earlier files), JSON/NPY writing and metrics are included, plots
 are drawn on their own thread and waited for separately.
@@ -16,7 +16,7 @@ from typing import Any
 
 from wavedqm.config import Config
 from wavedqm.kernels.s2 import warm_up
-from wavedqm.s2_pipeline import s2_pipeline_from_config
+from wavedqm.processors.s2 import s2_engine_from_config
 from wavedqm.simulate.wfm import write_set
 
 
@@ -31,14 +31,15 @@ def run(files: int = 4, frames: int = 988) -> dict[str, Any]:
             s2={"ion_bin_cuts": (0.0, 80.0), "xray_bin_cuts": (5.0, 90.0)},
         )
         warm_up()
-        pipeline = s2_pipeline_from_config(cfg, None)
+        pipeline = s2_engine_from_config(cfg, None)
         per_file = []
         for path in sorted(truth.files):
             t = time.perf_counter()
             outcome = pipeline.process_file(path)
             per_file.append(time.perf_counter() - t)
         t = time.perf_counter()
-        outcome.wait_plots()
+        for fut in outcome.plots:
+            fut.result()
         pipeline.close()
         plots_s = time.perf_counter() - t
         size_mb = sum(p.stat().st_size for p in truth.files) / len(truth.files) / 1e6

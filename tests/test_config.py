@@ -8,6 +8,7 @@ import pytest
 
 from wavedqm.config import Config, config_from_dict, load_config, parse_listen
 from wavedqm.errors import ConfigError
+from wavedqm.processors.router import watch_patterns
 
 
 def test_defaults_are_the_spec_values() -> None:
@@ -18,7 +19,8 @@ def test_defaults_are_the_spec_values() -> None:
     assert cfg.light.clip_level_adc16 == 32760
     assert cfg.light.baseline_range_adc16 == (-30000, -26000)
     assert cfg.light.baseline_spread_limit_adc16 == 900
-    assert cfg.watch.patterns == ("*.FLOW.hdf5", "*.wfm")
+    assert cfg.watch.patterns == ()  # empty: the enabled processors' formats decide
+    assert watch_patterns(cfg)[:2] == ("*.FLOW.hdf5", "*.wfm")
     assert cfg.metrics.listen == "127.0.0.1:9108"
     channels = cfg.light.active_channel_list()
     assert len(channels) == 48
@@ -39,6 +41,7 @@ def test_toml_file_overrides_defaults(tmp_path: Path) -> None:
     assert cfg.light.active_channel_list() == (0, 1, 2, 3)
     assert cfg.light.baseline_range_adc16 == (-31000.0, -25000.0)
     assert cfg.watch.patterns == ("*.h5",)
+    assert watch_patterns(cfg) == ("*.h5",)
     assert cfg.watch.settle_seconds == 0.5
     assert cfg.light.pedestal_samples == 50  # untouched keys keep their default
     assert parse_listen(cfg.metrics.listen) == ("0.0.0.0", 9200)

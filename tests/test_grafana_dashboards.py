@@ -30,8 +30,7 @@ from wavedqm.dashboards import (
     variable_values,
     variables_used,
 )
-from wavedqm.exporters.prometheus import DqmMetrics
-from wavedqm.pipeline import Pipeline
+from wavedqm.processors.router import Router
 from wavedqm.simulate.flow import ChannelFaults
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,10 +74,14 @@ def datasource_uid() -> str:
 
 @pytest.fixture(scope="module")
 def exported_names() -> set[str]:
-    """Every series name a fresh ``DqmMetrics`` exposes, read from its text exposition:
-    sample names, plus the ``# TYPE`` names of families without samples yet (labelled gauges
-    before the first file), histograms with their ``_bucket``/``_sum``/``_count``."""
-    text = generate_latest(DqmMetrics().registry).decode()
+    """Every series name a fresh router with every processor built exposes, read from its
+    text exposition: sample names, plus the ``# TYPE`` names of families without samples
+    yet (labelled gauges before the first file), histograms with their
+    ``_bucket``/``_sum``/``_count``."""
+    router = Router(Config())
+    router.processors()
+    text = generate_latest(router.registry).decode()
+    router.close()
     names = set(re.findall(r"^(wavedqm_\w+)[ {]", text, flags=re.MULTILINE))
     for name, kind in re.findall(r"^# TYPE (wavedqm_\w+) (\w+)$", text, flags=re.MULTILINE):
         names.add(name)
@@ -88,7 +91,7 @@ def exported_names() -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def one_file(tmp_path_factory: pytest.TempPathFactory, flow_file) -> tuple[DqmMetrics, Path]:
+def one_file(tmp_path_factory: pytest.TempPathFactory, flow_file) -> tuple[Router, Path]:
     """Metrics and output folder after the pipeline processed one simulated light file."""
     path, _ = flow_file(
         n_events=30, seed=7, faults=ChannelFaults(dead=((1, 9),), clipped=((3, 22),))
@@ -97,15 +100,15 @@ def one_file(tmp_path_factory: pytest.TempPathFactory, flow_file) -> tuple[DqmMe
     cfg = Config().with_overrides(
         output={"dir": str(root / "out"), "state_dir": str(root / "state")}
     )
-    metrics = DqmMetrics()
-    pipeline = Pipeline(cfg, metrics)
-    pipeline.process(path, completed_at=time.time())
-    pipeline.close()  # waits for the masks (drawn after the metrics are out)
-    return metrics, root / "out"
+    router = Router(cfg)
+    router.processors()
+    assert router.route(path, completed_at=time.time()).ok
+    router.close()  # waits for the masks (drawn after the metrics are out)
+    return router, root / "out"
 
 
 @pytest.fixture(scope="module")
-def exported_labels(one_file: tuple[DqmMetrics, Path]) -> dict[str, dict[str, set[str]]]:
+def exported_labels(one_file: tuple[Router, Path]) -> dict[str, dict[str, set[str]]]:
     """Series name -> label name -> label values, after one file."""
     metrics, _ = one_file
     labels: dict[str, dict[str, set[str]]] = {}
@@ -501,7 +504,7 @@ def test_image_panels_point_at_the_daemon_masks(overview: dict[str, Any]) -> Non
 
 
 def test_image_urls_are_served_by_the_daemon_after_one_file(
-    overview: dict[str, Any], one_file: tuple[DqmMetrics, Path]
+    overview: dict[str, Any], one_file: tuple[Router, Path]
 ) -> None:
     """The panels' URLs, pointed at a daemon HTTP server, return the pipeline's latest PNGs."""
     metrics, out = one_file

@@ -39,7 +39,9 @@ def test_inspect_refuses_digital_wfm_and_unknown_files(
     text = tmp_path / "notes.txt"
     text.write_text("hello\n")
     assert main(["inspect", str(text)]) == 1
-    assert "neither an HDF5 nor a Tektronix" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not a file of any known format" in err
+    assert "HDF5" in err and "Tektronix" in err  # says which formats it knows
 
 
 def test_inspect_flow_sample_file(shared_dir: Path, capsys: pytest.CaptureFixture) -> None:

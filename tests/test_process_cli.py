@@ -83,14 +83,16 @@ def test_process_known_dead_channels_are_not_new(tmp_path: Path) -> None:
 
 
 def test_process_charge_only_file_gives_empty_light_result(
-    tmp_path: Path, shared_dir: Path
+    tmp_path: Path, shared_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
+    """With only the light and S2 processors, a charge-only file gives no data to any of
+    them: a failure (no_data) that says so, its light section empty, the input untouched."""
     sample = shared_dir / "data" / "flow" / "UCD_2x2_sample_data.hdf5"
     before = sample.stat()
     out = tmp_path / "out"
-    assert (
-        main(["process", str(sample), "--out", str(out), "--state", str(tmp_path / "state")]) == 0
-    )
+    code = main(["process", str(sample), "--out", str(out), "--state", str(tmp_path / "state")])
+    assert code == 1
+    assert "no data for any processor (light: none in the file)" in capsys.readouterr().err
     summary = json.loads((out / sample.name / "summary.json").read_text())
     assert summary["has_light"] is False
     assert summary["has_charge"] is True

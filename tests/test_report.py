@@ -29,10 +29,12 @@ from wavedqm.exporters.report import (
     write_pages,
 )
 from wavedqm.formats.flow import FlowLightReader
-from wavedqm.pipeline import FileOutcome, Pipeline
+from wavedqm.processors.light import LightFileResult
+from wavedqm.processors.router import Router
 from wavedqm.simulate.flow import ChannelFaults
 
 from pdfutil import page_text, pdf_info, pdf_pages
+from routing import route_light
 
 FAULTS = ChannelFaults(
     dead=((1, 9),), clipped=((3, 22),), baseline_off=((7, 60),), negative=((2, 10),)
@@ -44,7 +46,7 @@ N_SAMPLES = 256
 class Run:
     """Three files through one pipeline: the last one (with faults) over the first two."""
 
-    outcomes: list[FileOutcome]
+    outcomes: list[LightFileResult]
     cfg: Config
     out: Path
 
@@ -55,7 +57,7 @@ def run(flow_file, tmp_path_factory: pytest.TempPathFactory) -> Run:
     cfg = Config().with_overrides(
         output={"dir": str(root / "out"), "state_dir": str(root / "state")}
     )
-    pipeline = Pipeline(cfg)
+    pipeline = Router(cfg)
     outcomes = []
     try:
         for i in range(3):
@@ -67,7 +69,7 @@ def run(flow_file, tmp_path_factory: pytest.TempPathFactory) -> Run:
                 faults=FAULTS if i == 2 else None,
                 start_time_s=1_700_000_000.0 + 600 * i,
             )
-            outcomes.append(pipeline.process(path))
+            outcomes.append(route_light(pipeline, path))
     finally:
         pipeline.close()
     return Run(outcomes=outcomes, cfg=cfg, out=root / "out")

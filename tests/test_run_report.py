@@ -22,7 +22,7 @@ from wavedqm.exporters.run_report import (
     problems,
     write_run_report,
 )
-from wavedqm.pipeline import Pipeline
+from wavedqm.processors.router import Router
 from wavedqm.simulate.flow import ChannelFaults
 
 from pdfutil import page_text, pdf_pages
@@ -39,7 +39,7 @@ def out_dir(flow_file, tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = Config().with_overrides(
         output={"dir": str(root / "out"), "state_dir": str(root / "state")}
     )
-    pipeline = Pipeline(cfg)
+    pipeline = Router(cfg)
     try:
         for i in range(3):
             path, _ = flow_file(
@@ -50,7 +50,7 @@ def out_dir(flow_file, tmp_path_factory: pytest.TempPathFactory) -> Path:
                 faults=FAULTS if i == 0 else None,
                 start_time_s=START + 600 * (2 - i),
             )
-            pipeline.process(path)
+            assert pipeline.route(path).ok
     finally:
         pipeline.close()
     (root / "out" / "images").mkdir(exist_ok=True)  # no summary: ignored

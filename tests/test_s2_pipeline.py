@@ -1,4 +1,4 @@
-"""Online S2 analysis (wavedqm.s2_pipeline) on real .wfm files in real run/set folders:
+"""Online S2 analysis (wavedqm.processors.s2_engine) on real .wfm files in real run/set folders:
 file by file against at once, the window-moving rule, outputs only under OUT (data folder
 untouched), restart from the state folder, run-level files and plots, metrics, layout errors,
 the run config, and an end-to-end run of the field-scan simulator."""
@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,15 +25,19 @@ from test_s2_files import (
     png_dpi,
 )
 
-from wavedqm import s2_pipeline as S
 from wavedqm.analysis import ratag as R
-from wavedqm.config import Config
+from wavedqm.analysis.ratag_run import set_stats
+from wavedqm.analysis.s2_set import key_distance
 from wavedqm.errors import ConfigError, InputFileError
 from wavedqm.exporters.s2_files import load_s2area
 from wavedqm.exporters.s2_metrics import REJECTION_REASONS, S2Metrics
+from wavedqm.exporters.s2_state import STATE_VERSION
+from wavedqm.formats.run_config import load_run_config
 from wavedqm.formats.wfm import open_wfm
 from wavedqm.formats.wfm_writer import write_wfm
 from wavedqm.kernels import s2 as K
+from wavedqm.processors import s2_engine as S
+from wavedqm.processors import s2_passes
 
 # --------------------------------------------------------------------------------------------
 # synthetic sets: S1 spike, S2 as a train of photoelectron pulses, X-ray clusters in the drift
@@ -119,11 +124,39 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def pipeline(
     tmp_path: Path, name: str = "p", metrics: S2Metrics | None = None, **options: object
-) -> S.S2Pipeline:
+) -> S.S2Engine:
     opts = S.S2Options(**options)  # type: ignore[arg-type]
-    return S.S2Pipeline(
-        Config(), metrics, tmp_path / "out", tmp_path / f"state-{name}", options=opts
-    )
+    return S.S2Engine(metrics, tmp_path / "out", tmp_path / f"state-{name}", options=opts)
+
+
+@dataclass
+class Batch:
+    """What a batch (``wavedqm process`` of folders) gave, file by file and at its end."""
+
+    outcomes: list[S.SetOutcome]
+    failures: list[tuple[Path, str]]
+    published: S.BatchOutcome
+
+
+def run_batch(p: S.S2Engine, *folders: Path) -> Batch:
+    """The batch path of the S2 processor: every .wfm file of the set folders, analysed,
+    then every set and run published once."""
+    paths = [f for folder in folders for f in S.wfm_files(folder)]
+    p.begin_batch(paths)
+    outcomes, failures = [], []
+    for path in paths:
+        try:
+            outcomes.append(p.process_file(path, publish=False))
+        except InputFileError as err:
+            failures.append((path, err.reason))
+    return Batch(outcomes, failures, p.end_batch())
+
+
+def wait_plots(futures: list, timeout: float = 120) -> dict[str, Path]:
+    written: dict[str, Path] = {}
+    for fut in futures:
+        written |= fut.result(timeout)
+    return written
 
 
 def read_json(path: Path) -> dict:
@@ -188,9 +221,9 @@ def test_file_by_file_equals_at_once_with_zero_tolerance(run_dir: Path, tmp_path
     assert accepted.size > 10
 
     batch = pipeline(tmp_path / "b", "batch", rerun_tolerance_us=0.0, plots=False)
-    result = batch.process_set(set_dir)
+    result = run_batch(batch, set_dir)
     batch.close()
-    assert result.ok and [o.path for o in result.outcomes] == files
+    assert not result.failures and [o.path for o in result.outcomes] == files
     b_out = tmp_path / "b" / "out" / "RUN9_Test" / SET_A
     np.testing.assert_array_equal(np.load(b_out / "s2_areas.npy"), online_areas)
     assert read_json(b_out / "s2_results.json") == online_doc
@@ -211,9 +244,9 @@ def test_window_moving_rule(tmp_path: Path) -> None:
     reruns = sum(len(o.rerun_files) for o in outcomes)
     assert reruns < 3 * 4  # not every file every time
     state = p._sets[("RUN7", SET_A)]
-    final = p._stats(state, R.set_physics(R.parse_set_name(SET_A))).key
+    final = set_stats(state, R.set_physics(R.parse_set_name(SET_A))).key
     for entry in state.files:  # every file's pass 2 used inputs within the tolerance
-        assert entry.key is not None and S._key_distance(entry.key, final) <= 0.05
+        assert entry.key is not None and key_distance(entry.key, final) <= 0.05
 
     ref = reference_set(set_dir, S.S2Options())
     out = tmp_path / "out" / "RUN7" / SET_A
@@ -231,11 +264,11 @@ def test_window_moving_rule(tmp_path: Path) -> None:
 def test_outputs_have_the_seed_keys_and_only_go_under_out(run_dir: Path, tmp_path: Path) -> None:
     before = snapshot(run_dir)
     p = pipeline(tmp_path)
-    batch = p.process_run(run_dir)
-    plots = batch.wait_plots()
+    batch = run_batch(p, run_dir / SET_A, run_dir / SET_B)
+    plots = wait_plots(batch.published.plots)
     p.close()
     assert snapshot(run_dir) == before  # byte for byte, no new file in the data folder
-    assert batch.ok and sorted(batch.set_results) == [SET_A, SET_B]
+    assert not batch.failures and sorted(batch.published.set_results) == [SET_A, SET_B]
 
     out = tmp_path / "out" / "RUN9_Test"
     written = {str(q.relative_to(tmp_path / "out")) for q in out.rglob("*") if q.is_file()}
@@ -295,9 +328,7 @@ def test_outputs_have_the_seed_keys_and_only_go_under_out(run_dir: Path, tmp_pat
 def test_output_folder_inside_the_data_is_refused(tmp_path: Path) -> None:
     run = tmp_path / "RUN1"
     files = write_synthetic_set(run / SET_A, n_files=1, n_frames=20)
-    p = S.S2Pipeline(
-        Config(), None, run / "out", tmp_path / "state", options=S.S2Options(plots=False)
-    )
+    p = S.S2Engine(None, run / "out", tmp_path / "state", options=S.S2Options(plots=False))
     with pytest.raises(ConfigError, match="inside the data folder"):
         p.process_file(files[0])
     p.close()
@@ -313,13 +344,13 @@ def test_restart_continues_without_reprocessing(
 ) -> None:
     files = sorted((run_dir / SET_B).glob("*.wfm"))
     calls: list[int] = []
-    real = S.frame_features
+    real = s2_passes.frame_features
 
     def spy(raw: np.ndarray, *args: object, **kwargs: object) -> K.FrameFeatures:
         calls.append(raw.shape[0])
         return real(raw, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(S, "frame_features", spy)
+    monkeypatch.setattr(s2_passes, "frame_features", spy)
     first = pipeline(tmp_path, "shared", rerun_tolerance_us=1e9, plots=False)
     first.process_file(files[0])
     first.process_file(files[1])
@@ -362,7 +393,7 @@ def test_damaged_state_is_set_aside(tmp_path: Path) -> None:
     assert out.result is not None and out.result.n_files == 1  # started afresh
     assert len(list(state.parent.glob(f"{SET_A}.npz.bad-*"))) == 1
     with np.load(state) as z:
-        assert int(z["version"]) == S.STATE_VERSION
+        assert int(z["version"]) == STATE_VERSION
 
 
 def test_rewritten_file_replaces_its_frames(tmp_path: Path) -> None:
@@ -439,38 +470,37 @@ def test_wfm_outside_a_set_folder_is_wrong_layout(tmp_path: Path) -> None:
             p.process_file(path)
         assert err.value.reason == "wrong_layout"
         assert "RUN/FieldScan_GateNNNN_AnodeNNNN/file.wfm" in str(err.value)
-    with pytest.raises(InputFileError, match="not a set"):
-        p.process_set(tmp_path / "RUN1")
     p.close()
     assert not (tmp_path / "out").exists()
 
 
 def test_process_run_over_two_sets(run_dir: Path, tmp_path: Path) -> None:
     p = pipeline(tmp_path, plots=False)
-    batch = p.process_run(run_dir)
+    batch = run_batch(p, run_dir / SET_A, run_dir / SET_B)
     p.close()
-    assert batch.ok and len(batch.outcomes) == 6 and batch.seconds > 0
-    rr = batch.run_result
+    assert not batch.failures and len(batch.outcomes) == 6
+    assert all(o.processing_seconds > 0 for o in batch.outcomes)
+    rr = batch.published.run_results["RUN9_Test"]
     assert rr is not None and rr.sets == [SET_A, SET_B]
     assert rr.calibration is not None and rr.recombination is not None
     np.testing.assert_allclose(rr.drift_field, [200 / 1.4, 400 / 1.4])
     assert rr.recombination.r.shape == (2,) and np.all(np.isfinite(rr.recombination.r))
-    assert rr.xray_areas.size == sum(r.n_accepted for r in batch.set_results.values())
+    results = batch.published.set_results.values()
+    assert rr.xray_areas.size == sum(r.n_accepted for r in results)
     # running the batch again from scratch gives the same files
     first = read_json(tmp_path / "out" / "RUN9_Test" / SET_B / "s2_results.json")
     p = pipeline(tmp_path, plots=False)
-    again = p.process_run(run_dir)
+    again = run_batch(p, run_dir / SET_A, run_dir / SET_B)
     p.close()
     assert all(not o.skipped for o in again.outcomes)
     assert read_json(tmp_path / "out" / "RUN9_Test" / SET_B / "s2_results.json") == first
+    # a batch of only some of a set's files continues the set from its state
     p = pipeline(tmp_path, plots=False)
-    resumed = p.process_run(run_dir, resume=True)
+    p.begin_batch(S.wfm_files(run_dir / SET_A)[:1])
+    resumed = p.process_file(S.wfm_files(run_dir / SET_A)[0], publish=False)
+    p.end_batch()
     p.close()
-    assert all(o.skipped for o in resumed.outcomes)
-
-    with pytest.raises(InputFileError) as err:
-        pipeline(tmp_path, plots=False).process_run(run_dir / SET_A)
-    assert err.value.reason == "no_data"
+    assert resumed.skipped
 
 
 def test_bad_file_is_listed_and_the_others_processed(tmp_path: Path) -> None:
@@ -479,11 +509,12 @@ def test_bad_file_is_listed_and_the_others_processed(tmp_path: Path) -> None:
     (set_dir / "RUN9_20260101_Batch000a_CH3.wfm").write_bytes(b"not a wfm file at all" * 10)
     (set_dir / ".RUN9_partial.wfm.tmp").write_bytes(b"")  # a DAQ's temporary name: ignored
     p = pipeline(tmp_path, plots=False)
-    batch = p.process_set(set_dir)
+    batch = run_batch(p, set_dir)
     p.close()
-    assert [f.path.name for f in batch.failures] == ["RUN9_20260101_Batch000a_CH3.wfm"]
-    assert batch.failures[0].reason == "not_wfm"
-    assert batch.set_results[SET_A].n_files == 2
+    assert [(f.name, reason) for f, reason in batch.failures] == [
+        ("RUN9_20260101_Batch000a_CH3.wfm", "not_wfm")
+    ]
+    assert batch.published.set_results[SET_A].n_files == 2
 
 
 def test_run_config(tmp_path: Path) -> None:
@@ -492,7 +523,7 @@ def test_run_config(tmp_path: Path) -> None:
         "pressure_bar = 4.0\nw_value_ev = 21.9\n"
         "[sets.FieldScan_odd]\ngate_v = 400\nanode_v = 2300\n"
     )
-    constants, overrides = S.load_run_config(cfg)
+    constants, overrides = load_run_config(cfg)
     assert constants.pressure_bar == 4.0 and constants.w_value_ev == 21.9
     assert constants.temperature_k == R.RunConstants().temperature_k
     assert overrides == {"FieldScan_odd": (400.0, 2300.0)}
@@ -506,7 +537,7 @@ def test_run_config(tmp_path: Path) -> None:
     ):
         cfg.write_text(text)
         with pytest.raises(ConfigError, match=match):
-            S.load_run_config(cfg)
+            load_run_config(cfg)
 
 
 def test_run_toml_in_the_run_folder_is_used(tmp_path: Path) -> None:
@@ -539,12 +570,12 @@ def test_plots_are_drawn_after_each_file_and_superseded_ones_skipped(tmp_path: P
     files = write_synthetic_set(tmp_path / "data" / "RUN6" / SET_A, n_files=3, n_frames=30)
     p = pipeline(tmp_path, min_fit_events=10)
     outcomes = [p.process_file(f) for f in files]
-    last = outcomes[-1].wait_plots(timeout=120)
+    last = wait_plots(outcomes[-1].plots)
     p.close()
     plots = tmp_path / "out" / "RUN6" / "plots"
     assert {q.name for q in last.values()} == {q.name for q in plots.glob("*.png")}
     assert len(last) == 6
-    assert all(isinstance(o.wait_plots(), dict) for o in outcomes)  # earlier ones may be {}
+    assert all(isinstance(wait_plots(o.plots), dict) for o in outcomes)  # earlier may be {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -570,7 +601,7 @@ def test_simulated_field_scan_end_to_end(tmp_path: Path) -> None:
     for truth in truths:  # as the daemon would: file by file, sets one after another
         for f in truth.files:
             outcomes.append(p.process_file(f, completed_at=None))
-    outcomes[-1].wait_plots(timeout=120)
+    wait_plots(outcomes[-1].plots)
     p.close()
     assert snapshot(run) == before
     out = tmp_path / "out" / "RUN21_sim"

@@ -14,6 +14,7 @@ import pytest
 
 from wavedqm import constants as C
 from wavedqm.config import parse_channel_list
+from wavedqm.formats.detect import FLOW_FORMAT
 from wavedqm.formats.flow import inspect_flow
 from wavedqm.simulate.flow import (
     ChannelFaults,
@@ -274,7 +275,7 @@ def test_publish_never_shows_a_partial_file(tmp_path: Path) -> None:
     assert path == final and truth.n_events == 60
     assert checks == [60], "the first sight of the final name is the complete file"
     assert seen_tmp, "the temporary file was seen while being written"
-    assert not any(fnmatch.fnmatch(n, C.WATCH_PATTERNS[0]) for n in seen_tmp)
+    assert not any(fnmatch.fnmatch(n, FLOW_FORMAT.patterns[0]) for n in seen_tmp)
     assert [p.name for p in tmp_path.iterdir()] == [name]
     # a failed write leaves nothing behind
     with pytest.raises(ValueError):

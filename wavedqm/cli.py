@@ -151,76 +151,80 @@ def cmd_process(args: argparse.Namespace) -> int:
     return process_files(_config(args), [Path(name) for name in args.files])
 
 
-def process_files(cfg: Config, files: Sequence[Path]) -> int:
-    """The pipelines once per input, no daemon: a ``.FLOW.hdf5`` or ``.wfm`` file, a
-    ``FieldScan_*`` set folder or a run folder of sets. One line per failure on stderr; the
-    metrics are pushed to a Pushgateway if asked."""
+def input_files(inputs: Sequence[Path], patterns: Sequence[str]) -> tuple[list[Path], list[Path]]:
+    """``(files, not found)``: each file named as it is; under each folder (recursively, by
+    name) the files whose names match ``patterns`` (hidden names left out)."""
+    from fnmatch import fnmatchcase
+
+    files: list[Path] = []
+    missing: list[Path] = []
+    for path in inputs:
+        if path.is_dir():
+            files += sorted(
+                p
+                for p in path.rglob("*")
+                if not any(part.startswith(".") for part in p.relative_to(path).parts)
+                and any(fnmatchcase(p.name, pattern) for pattern in patterns)
+                and p.is_file()
+            )
+        elif path.is_file():
+            files.append(path)
+        else:
+            missing.append(path)
+    return list(dict.fromkeys(files)), missing
+
+
+def process_files(cfg: Config, inputs: Sequence[Path]) -> int:
+    """Every input once, no daemon, through the same router as the daemon: files as named,
+    folders recursively (``.FLOW.hdf5`` files, FieldScan set folders, run folders, a mix).
+    One line per file on stdout, one line per failure on stderr; the metrics are pushed to a
+    Pushgateway if asked."""
     from prometheus_client import push_to_gateway
 
-    from wavedqm.analysis.ratag import is_set_name
-    from wavedqm.exporters.prometheus import DqmMetrics
-    from wavedqm.exporters.s2_metrics import S2Metrics
-    from wavedqm.pipeline import Pipeline
-    from wavedqm.s2_pipeline import WFM_SUFFIX, process_wfm, s2_pipeline_from_config
+    from wavedqm.processors.router import Router, watch_patterns
 
     log = get_logger("wavedqm.process")
-    metrics = DqmMetrics(
-        data_taking_expected=cfg.metrics.data_taking_expected,
-        max_file_gap_seconds=cfg.metrics.max_file_gap_seconds,
-    )
-    light = None
-    s2 = None
+    patterns = watch_patterns(cfg)
+    files, missing = input_files(inputs, patterns)
+    router = Router(cfg, batch=True)
     failed = 0
 
     def fail(path: Path, reason: str, message: str) -> None:
         nonlocal failed
         failed += 1
-        metrics.file_failed(reason)
         log.error("file_failed", file=str(path), reason=reason, error=message)
         print(f"wavedqm: {message}", file=sys.stderr)
 
-    for path in files:
-        try:
-            if path.is_dir():
-                s2 = s2 or s2_pipeline_from_config(cfg, S2Metrics(metrics.registry))
-                batch = s2.process_set(path) if is_set_name(path.name) else s2.process_run(path)
-                batch.wait_plots()
-                for failure in batch.failures:
-                    fail(failure.path, failure.reason, failure.message)
-                print(
-                    f"{path}: {len(batch.outcomes)} file(s), {len(batch.set_results)} set(s), "
-                    f"outputs in {cfg.output.dir}"
-                )
+    for path in missing:
+        router.count_failure(path, "missing", f"{path}: no such file or folder")
+        fail(path, "missing", f"{path}: no such file or folder")
+    for folder in (p for p in inputs if p.is_dir()):
+        if not any(f.is_relative_to(folder) for f in files):
+            message = f"{folder}: no file matching {', '.join(patterns)} in this folder"
+            router.count_failure(folder, "no_data", message)
+            fail(folder, "no_data", message)
+    try:
+        router.begin_batch(files)
+        for path in files:
+            try:
+                result = router.route(path)
+            except FileNotReady as err:
+                router.count_failure(path, "not_ready", str(err))
+                fail(path, "not_ready", str(err))
                 continue
-            if not path.is_file():
-                raise InputFileError(path, "missing", "no such file or folder")
-            if path.suffix.lower() == WFM_SUFFIX:
-                s2 = s2 or s2_pipeline_from_config(cfg, S2Metrics(metrics.registry))
-                outcome = process_wfm(s2, metrics, path, None)
-                print(f"{path}: {outcome.n_frames} frames, set {outcome.run}/{outcome.set_name}")
-                continue
-            light = light or Pipeline(cfg, metrics)
-            result = light.process(path)
-        except (InputFileError, FileNotReady) as err:
-            fail(path, err.reason if isinstance(err, InputFileError) else "not_ready", str(err))
-            continue
-        except ConfigError as err:
-            fail(path, "config", f"{path}: {err}")
-            continue
-        except Exception as err:  # a bug: say so, count it, go on with the next file
-            log.exception("internal_error", file=str(path))
-            fail(path, "internal", f"{path}: internal error: {err!r}")
-            continue
-        print(
-            f"{path}: {result.summary['events']} events, "
-            f"dead {result.summary['dead_channels']}, "
-            f"summary {result.outputs['summary']}"
-        )
-    for pipeline in (light, s2):
-        if pipeline is not None:
-            pipeline.close()
+            if result.ok:
+                print(result.line())
+            else:
+                fail(path, result.failure or "internal", result.error)
+        for outcome in router.end_batch():
+            if outcome.failure:
+                fail(outcome.path, outcome.failure, outcome.error)
+            else:
+                print(f"{outcome.path}: {outcome.summary}")
+    finally:
+        router.close()  # waits for the plots and reports
     if cfg.metrics.pushgateway:
-        push_to_gateway(cfg.metrics.pushgateway, job=cfg.metrics.job, registry=metrics.registry)
+        push_to_gateway(cfg.metrics.pushgateway, job=cfg.metrics.job, registry=router.registry)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -308,6 +312,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from wavedqm.daemon.app import DaemonApp
     from wavedqm.exporters.run_report import RUN_REPORT_FILE, collect_summaries, write_run_report
+    from wavedqm.processors.router import FileResult
     from wavedqm.simulate.flow import ChannelFaults, parse_channel_pairs, simulate_run
 
     out = Path(args.out).resolve()
@@ -326,9 +331,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     done: list[Path] = []
     all_done = threading.Event()
 
-    def on_file_done(path: Path) -> None:
+    def on_file_done(path: Path, result: FileResult | None) -> None:
+        if result is None:  # deferred: it comes back
+            return
         done.append(path)
-        print(f"  processed {path.name} ({len(done)}/{args.files})", flush=True)
+        what = result.line() if result.ok else f"{path}: failed: {result.error}"
+        print(f"  [{len(done)}/{args.files}] {what}", flush=True)
         if len(done) >= args.files:
             all_done.set()
 
@@ -337,7 +345,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"wavedqm demo: simulated DAQ writing {args.files} files into {spool}")
     print(f"  metrics:  {app.url}/metrics")
     print(f"  health:   {app.url}/healthz")
-    print(f"  masks:    {app.url}/images/flatline.png, {app.url}/images/baseline.png")
+    print("  latest:   " + ", ".join(app.served_urls()))
     print(f"  outputs:  {results}")
     print("  simulated faults: " + ", ".join(f"{k} {v}" for k, v in DEMO_FAULTS.items()))
     faults = ChannelFaults(**{k: parse_channel_pairs(v) for k, v in DEMO_FAULTS.items()})
@@ -409,8 +417,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     if not source.is_dir():
         raise ConfigError(f"report: {source} is not a folder")
     since, until = _timestamp(args.since, "--since"), _timestamp(args.until, "--until")
+    from wavedqm.processors.router import watch_patterns
+
     data_files = sorted(
-        p for pattern in cfg.watch.patterns for p in source.glob(pattern) if p.is_file()
+        p for pattern in watch_patterns(cfg) for p in source.glob(pattern) if p.is_file()
     )
     if data_files:  # a run folder: its files' summaries live in the output folder
         out_root = Path(cfg.output.dir)
@@ -443,14 +453,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
-    from wavedqm.formats.detect import WFM, detect_format
-    from wavedqm.formats.flow import inspect_flow
-    from wavedqm.formats.wfm import inspect_wfm
+    import importlib
+
+    from wavedqm.formats.detect import detect
+    from wavedqm.processors.registry import registered_formats
 
     path = Path(args.file)
     if not path.is_file():
         raise InputFileError(path, "missing", "no such file")
-    info = inspect_wfm(path) if detect_format(path) == WFM else inspect_flow(path).to_dict()
+    fmt = detect(path, registered_formats())
+    module, _, function = fmt.inspect.partition(":")
+    info = getattr(importlib.import_module(module), function)(path)
     if args.json:
         print(json.dumps(info, indent=1))
     else:

@@ -79,7 +79,9 @@ class WatchConfig:
     """Which files the daemon picks up and when a file counts as complete."""
 
     paths: tuple[str, ...] = ()
-    patterns: tuple[str, ...] = C.WATCH_PATTERNS
+    patterns: tuple[str, ...] = ()
+    """File-name globs to pick up; empty: the patterns of every enabled processor's formats
+    (``*.FLOW.hdf5``, ``*.wfm``, ...: ``wavedqm.processors.router.watch_patterns``)."""
     settle_seconds: float = C.SETTLE_SECONDS
     min_file_age_seconds: float = C.MIN_FILE_AGE_SECONDS
     max_file_size_bytes: int = C.MAX_FILE_SIZE_BYTES
@@ -141,6 +143,14 @@ class S2Config:
 
 
 @dataclass(frozen=True)
+class ProcessorsConfig:
+    """Which processors run (``wavedqm.processors.registry``): all registered ones but these."""
+
+    disabled: tuple[str, ...] = ()
+    """Names of processors switched off (e.g. ``["s2"]``): not imported, not built."""
+
+
+@dataclass(frozen=True)
 class MetricsConfig:
     listen: str = C.LISTEN_ADDRESS
     pushgateway: str = ""
@@ -160,6 +170,7 @@ class Config:
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     s2: S2Config = field(default_factory=S2Config)
+    processors: ProcessorsConfig = field(default_factory=ProcessorsConfig)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A copy with ``section={key: value}`` applied; ``None`` values are ignored."""

@@ -57,10 +57,12 @@ BASELINE_SPREAD_AND_SHIFT = 3
 
 TRIG_SELF = 0
 TRIG_BEAM = 1
+TRIGGERS = ("beam", "self")
+"""Trigger types by name (``trig_type`` 1 and 0)."""
+TRIGGER_SELECTIONS = ("all", *TRIGGERS)
+"""Event selections of the light statistics: every event, beam triggers, self triggers."""
 
 # --- service (spec: operations.md) ------------------------------------------------------------
-WATCH_PATTERNS = ("*.FLOW.hdf5", "*.wfm")
-"""Light files and Tektronix scope files (the latter inside RUN/FieldScan_*/ set folders)."""
 SETTLE_SECONDS = 2.0
 """Size and mtime must be unchanged this long before a file counts as complete (s)."""
 MIN_FILE_AGE_SECONDS = 0.0
@@ -102,6 +104,10 @@ choice, kept): a bounded window keeps the 3σ baseline-shift test meaningful."""
 IMAGES_DIR = "images"
 """Under the output folder: stable 'latest' PNGs served at ``/images/``."""
 REPORTS_DIR = "reports"
+REPORT_FILE = "report.pdf"
+"""Name of the per-file PDF report in ``OUT/<file name>/``."""
+LATEST_REPORT_FILE = "latest.pdf"
+"""Stable copy of the newest per-file report, ``OUT/reports/latest.pdf``."""
 
 # --- power spectra (spec: light-dqm.md) -------------------------------------------------------
 SPECTRA_ROI_CENTRES_MHZ = (0.5, 1.8, 4.6, 7.1, 8.5, 10.0, 11.5, 19.0, 20.0, 25.0, 30.0)

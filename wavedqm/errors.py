@@ -52,3 +52,15 @@ class InputFileError(WavedqmError):
         if expected:
             msg += f" (expected {expected})"
         super().__init__(msg)
+
+
+class CountedFileError(InputFileError):
+    """A file that failed and was already counted (by the router): ``str()`` is the full
+    message, ``reason`` its label; whoever records it must not count it again."""
+
+    def __init__(self, path: Path | str, reason: str, message: str) -> None:
+        super().__init__(path, reason, message)
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return str(self.args[0])

@@ -11,7 +11,9 @@ Threads (all daemon threads):
 - a heartbeat (only under a systemd watchdog): ``WATCHDOG=1`` while :meth:`Service.healthy`.
 
 ``handle`` returns normally on success; raises ``InputFileError`` for a bad file (recorded
-failed with ``e.reason``, not retried); raises ``FileNotReady`` to be retried after
+failed with ``e.reason``, not retried; a ``CountedFileError`` was already counted by the
+handler, which the ``file_failed`` event says with ``counted=True``); raises
+``FileNotReady`` to be retried after
 ``not_ready_retry_seconds``; anything else is logged with its traceback and recorded failed
 with reason ``"internal"``. The service keeps running in every case.
 """
@@ -36,8 +38,9 @@ from wavedqm.daemon import sdnotify
 from wavedqm.daemon.ledger import FileKey, Ledger, Status, fingerprint
 from wavedqm.daemon.settle import SettleTracker
 from wavedqm.daemon.watcher import Watcher, scan
-from wavedqm.errors import FileNotReady, InputFileError
+from wavedqm.errors import CountedFileError, FileNotReady, InputFileError
 from wavedqm.logs import get_logger
+from wavedqm.processors.router import watch_patterns
 
 log = get_logger(__name__)
 
@@ -85,7 +88,9 @@ class Service:
         w = cfg.watch
         self.tracker = SettleTracker(w.settle_seconds, w.min_file_age_seconds)
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=max(1, w.queue_max_files))
-        self._watcher = Watcher.from_config(w, self._on_change, observer_factory)
+        self._watcher = Watcher.from_config(
+            w, self._on_change, observer_factory, patterns=watch_patterns(cfg)
+        )
         self._tick = max(0.02, min(0.25, w.settle_seconds / 5))
         """Settle-thread period (s)."""
 
@@ -446,7 +451,10 @@ class Service:
                 retry_in_seconds=self.not_ready_retry_seconds,
             )
         except InputFileError as e:
-            self._finish(key, "failed", e.reason, time.perf_counter() - t0, error=str(e))
+            self._finish(
+                key, "failed", e.reason, time.perf_counter() - t0, error=str(e),
+                counted=isinstance(e, CountedFileError),
+            )  # fmt: skip
         except Exception as e:
             seconds = time.perf_counter() - t0
             log.exception("handle_raised", path=str(path))
@@ -465,8 +473,16 @@ class Service:
             self._finish(key, "failed", REASON_READ_ERROR, 0.0, error=str(e))
 
     def _finish(
-        self, key: FileKey, status: Status, reason: str, seconds: float, error: str = ""
+        self,
+        key: FileKey,
+        status: Status,
+        reason: str,
+        seconds: float,
+        error: str = "",
+        counted: bool = False,
     ) -> None:
+        """Record the file in the ledger and emit ``file_done`` / ``file_failed``
+        (``counted``: the handler already counted the failure in the metrics)."""
         try:
             self.ledger.record(key, status, reason, seconds)
         except sqlite3.Error as e:
@@ -490,6 +506,7 @@ class Service:
                 reason=reason,
                 error=error,
                 seconds=round(seconds, 3),
+                counted=counted,
             )
         sdnotify.notify("STATUS=" + self._status_line())
 

@@ -175,10 +175,12 @@ class Watcher:
         watch: WatchConfig,
         on_change: Callable[[Path], None],
         observer_factory: Callable[[], BaseObserver] | None = None,
+        patterns: tuple[str, ...] | None = None,
     ) -> Watcher:
+        """``patterns``: the globs to pick up (default ``watch.patterns``)."""
         return cls(
             watch.paths,
-            watch.patterns,
+            watch.patterns if patterns is None else patterns,
             on_change,
             recursive=watch.recursive,
             poll=watch.poll,

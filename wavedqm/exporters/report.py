@@ -53,10 +53,6 @@ from wavedqm.logs import get_logger
 
 log = get_logger(__name__)
 
-REPORT_FILE = "report.pdf"
-"""Name of the per-file report in ``OUT/<file name>/``."""
-LATEST_REPORT_FILE = "latest.pdf"
-"""Stable copy of the newest per-file report (suggested: ``OUT/reports/latest.pdf``)."""
 TRIGGER_SELECTIONS = ("beam", "self")
 FLAG_NAMES = {"clipped": "Clipped", "negative": "Negative"}
 GRANULARITY_TITLES = {
@@ -65,6 +61,10 @@ GRANULARITY_TITLES = {
     "tpc": "per TPC",
     "total": "in total",
 }
+LIGHT_SUBJECT = (
+    "Light data quality: baseline, noise, spectra, clipped and negative fractions, masks"
+)
+"""What the light pages of a report show (PDF ``Subject``)."""
 ADC_PAGES_OF = 4
 """ADCs per page of the per-channel plots."""
 
@@ -440,30 +440,45 @@ def copy_atomic(source: Path, target: Path) -> Path:
 def write_file_report(
     path: Path, inputs: ReportInputs, latest: Path | None = None
 ) -> ReportOutcome:
-    """Write the report of one file at ``path`` (atomically), then copy it to ``latest`` (a
-    stable name served over HTTP) when given. Never raises for a page that fails; raises
-    ``OSError`` if the file itself cannot be written (``path`` is then left as it was)."""
+    """Write the light report of one file at ``path`` (:func:`write_report`)."""
+    return write_report(
+        path, build_pages(inputs), inputs.file, LIGHT_SUBJECT, latest, version=inputs.version
+    )
+
+
+def write_report(
+    path: Path,
+    pages: Sequence[Page],
+    source: Path,
+    subject: str,
+    latest: Path | None = None,
+    *,
+    version: str = __version__,
+) -> ReportOutcome:
+    """Write the report of input file ``source`` at ``path`` (atomically) from the pages its
+    processors planned (``subject``: what they show, PDF metadata), then copy it to
+    ``latest`` (a stable name served over HTTP) when given. Never raises for a page that
+    fails; raises ``OSError`` if the file itself cannot be written (``path`` is then left as
+    it was)."""
     started = time.perf_counter()
     path = Path(path)
     titles, failed = write_pages(
         path,
-        build_pages(inputs),
-        title=f"wavedqm report: {inputs.file.name}",
-        subject=(
-            f"Light data quality of {inputs.file.name}: baseline, noise, spectra, "
-            "clipped and negative fractions, masks"
-        ),
-        footer=f"{inputs.file.name} - wavedqm {inputs.version}",
-        version=inputs.version,
+        pages,
+        title=f"wavedqm report: {source.name}",
+        subject=f"{source.name}: {subject}",
+        footer=f"{source.name} - wavedqm {version}",
+        version=version,
     )
     if latest is not None:
         copy_atomic(path, Path(latest))
     seconds = time.perf_counter() - started
     log.info(
         "report_written",
+        file=str(source),
         report=str(path),
         pages=len(titles),
-        failed=len(failed),
+        failed_pages=[title for title, _ in failed],
         seconds=round(seconds, 3),
     )
     return ReportOutcome(path=path, pages=titles, failed=failed, seconds=seconds)

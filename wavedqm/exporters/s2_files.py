@@ -25,13 +25,19 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from wavedqm.analysis.ratag import FitResult
+from wavedqm import __version__
+from wavedqm import constants as C
+from wavedqm.analysis.ratag import FitResult, RunConstants
 from wavedqm.atomic import atomic_open, atomic_write_json
 from wavedqm.kernels.s2 import XRAY_REASON_LABELS, XrayReason
+
+if TYPE_CHECKING:
+    from wavedqm.analysis.ratag_run import RunResult, SetResult
+    from wavedqm.kernels.s2 import S2Params
 
 S2_AREAS_FILE = "s2_areas.npy"
 S2_RESULTS_FILE = "s2_results.json"
@@ -379,3 +385,108 @@ def load_s2area(set_out_dir: str | Path) -> S2Areas:
         params=params,
         set_id=set_out_dir.name,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# the documents' layouts
+
+
+def s2_params_document(
+    result: SetResult,
+    params: S2Params,
+    dt_us: float,
+    rerun_tolerance_us: float,
+    constants: RunConstants,
+) -> dict[str, Any]:
+    """``params`` of s2_results.json: the integration's inputs (``t_window`` µs,
+    ``n_pedestal``, ``ma_window`` samples, ``bs_threshold`` mV, ``dt`` µs, ...), the fit's
+    settings, the timing thresholds, the set's voltages (V) and the run constants."""
+    fit = result.ion_fit
+    return {
+        "t_window": None if result.window_us is None else list(result.window_us),
+        "n_pedestal": params.n_pedestal_area,
+        "ma_window": params.ma_window,
+        "bs_threshold": params.bs_threshold_mv,
+        "dt": dt_us,
+        "polarity": C.RATAG_POLARITY,
+        "n_frames": result.n_frames,
+        "n_files": result.n_files,
+        "window_sigma": [C.RATAG_WINDOW_SIGMA_BEFORE, C.RATAG_WINDOW_SIGMA_AFTER],
+        "rerun_tolerance_us": rerun_tolerance_us,
+        "fit": {
+            k: v
+            for k, v in fit.to_dict().items()
+            if k in ("bin_cuts", "nbins", "exclude_first_bin", "n_events", "amplitude", "message")
+        },
+        "timing": {
+            "n_pedestal_timing": params.n_pedestal_timing,
+            "s1_threshold_mv": params.s1_threshold_mv,
+            "s2_threshold_mv": params.s2_threshold_mv,
+            "s2_clip_mv": params.s2_clip_mv,
+            "s2_search_drift_fraction": params.s2_search_drift_fraction,
+            "s1_frames_used": result.s1.n_used,
+            "s2_frames": result.windows.n_frames,
+        },
+        "gate_v": result.info.gate_v,
+        "anode_v": result.info.anode_v,
+        "run_constants": constants.to_dict(),
+        "wavedqm_version": __version__,
+    }
+
+
+def xray_params_document(result: SetResult, params: S2Params, dt_us: float) -> dict[str, Any]:
+    """``params`` of xray_results.json: the set's S1 time and S2 start (µs), the X-ray cuts,
+    the reason counts and the set's own X-ray fit."""
+    return {
+        "t_s1": result.s1.t_s1,
+        "t_s2_start": result.windows.start.median,
+        "bs_threshold": params.xray_bs_threshold_mv,
+        "max_area_s1": params.xray_max_area_s1,
+        "max_area_s2": params.xray_max_area_s2,
+        "min_s1_sep": params.xray_min_s1_sep_us,
+        "min_s2_sep": params.xray_min_s2_sep_us,
+        "min_xray_area": params.xray_min_area_mv_us,
+        "ma_window": params.ma_window,
+        "n_pedestal": params.n_pedestal_area,
+        "dt": dt_us,
+        "reasons": result.xray_counts,
+        "fit": result.xray_fit.to_dict(),
+    }
+
+
+RECOMBINATION_KEYS = (
+    "n_e_measured",
+    "n_e_measured_err",
+    "r",
+    "r_err",
+    "normalised_s2",
+    "normalised_s2_err",
+)
+"""Per-set columns of the recombination in ``{run_id}_calibration.json``."""
+
+
+def calibration_document(rr: RunResult, constants: RunConstants) -> dict[str, Any]:
+    """``{run_id}_calibration.json``: X-ray fit, g_S2, per set the drift field (V/cm), ion
+    mean and CI (mV·µs) and recombination, and the diffusion fits."""
+    per_set = []
+    rec = rr.recombination
+    for i, name in enumerate(rr.sets):
+        row: dict[str, Any] = {
+            "set": name,
+            "drift_field": rr.drift_field[i],
+            "ion_mean": rr.ion_mean[i],
+            "ion_ci95": rr.ion_ci95[i],
+        }
+        if rec is not None:
+            for key in RECOMBINATION_KEYS:
+                row[key] = getattr(rec, key)[i]
+        per_set.append(row)
+    return {
+        "run_id": rr.run,
+        "run_constants": constants.to_dict(),
+        "xray_fit": rr.xray_fit.to_dict(),
+        "calibration": None if rr.calibration is None else rr.calibration.to_dict(),
+        "sets": per_set,
+        "diffusion": rr.diffusion.to_dict(),
+        "wavedqm_version": __version__,
+    }

@@ -18,17 +18,26 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from wavedqm import constants as C
 from wavedqm.analysis.ratag import DiffusionFits, FitResult, LinearFit
 from wavedqm.atomic import atomic_write_bytes
+from wavedqm.errors import InputFileError
+from wavedqm.formats.wfm import open_wfm
+from wavedqm.logs import get_logger
+
+if TYPE_CHECKING:
+    from wavedqm.analysis.ratag_run import RunResult, SetResult
+
+log = get_logger(__name__)
 
 PNG_DPI = 150
 BAND_Z = 1.96
@@ -340,3 +349,94 @@ def diffusion_figure(run_id: str, fits: DiffusionFits) -> Figure:
         "reduced drift field E/p (V·cm⁻¹·bar⁻¹)", "σ²_obs vs E/p", "µs²·cm·bar/V",
     )  # fmt: skip
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# plot jobs (run on the plotting thread, wavedqm.exporters.plotting)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One frame of a set drawn on the waveform-validation page."""
+
+    path: Path
+    frame: int
+    label: str
+
+
+def read_trace(
+    path: Path, frame: int, n_pedestal: int, polarity: int, label: str
+) -> Trace:
+    """One frame of a ``.wfm`` file as the analysis sees it: mV after polarity inversion,
+    pedestal (mean of the first ``n_pedestal`` samples) subtracted, against µs."""
+    with open_wfm(path) as w:
+        volts = w.volts(int(frame))
+        t_us = w.time_axis_s() * 1e6
+    mv = polarity * volts * 1e3
+    mv -= mv[: max(1, min(n_pedestal, mv.size))].mean()
+    return Trace(label, t_us, mv)
+
+
+def set_plot_job(
+    result: SetResult,
+    areas: np.ndarray,
+    picks: Sequence[Pick],
+    plots_dir: Path,
+    nbins: int,
+    n_pedestal: int,
+) -> Callable[[], dict[str, Path]]:
+    """The set's two PNGs: its S2 area histogram and the validation waveforms (read from
+    their files when the job runs)."""
+
+    def job() -> dict[str, Path]:
+        written = {}
+        fig = s2_histogram_figure(
+            result.set_name, result.ion_fit, areas, n_frames=result.n_frames, nbins=nbins
+        )
+        path = plots_dir / s2_histogram_name(result.set_name)
+        written[f"{result.set_name}/s2_histogram"] = write_png(path, fig)
+        traces = []
+        for pick in picks:
+            try:
+                traces.append(
+                    read_trace(pick.path, pick.frame, n_pedestal, C.RATAG_POLARITY, pick.label)
+                )
+            except (OSError, InputFileError, IndexError) as err:
+                log.warning("s2_trace_unreadable", file=str(pick.path), error=str(err))
+        fig = waveform_validation_figure(result.set_name, traces, result.metadata)
+        path = plots_dir / waveform_validation_name(result.set_name)
+        written[f"{result.set_name}/waveform_validation"] = write_png(path, fig)
+        return written
+
+    return job
+
+
+def run_plot_job(rr: RunResult, plots_dir: Path, nbins: int) -> Callable[[], dict[str, Path]]:
+    """The run's four PNGs (X-ray histogram, S2 against drift field raw and normalised,
+    diffusion)."""
+    names = run_plot_names(rr.run)
+
+    def job() -> dict[str, Path]:
+        rec = rr.recombination
+        nan = np.full(len(rr.sets), math.nan)
+        figures = {
+            "xray_histogram": xray_histogram_figure(rr.run, rr.xray_fit, rr.xray_areas, nbins),
+            "s2_vs_drift": s2_vs_drift_figure(
+                rr.run, rr.drift_field, rr.ion_mean, rr.ion_ci95, rr.sets
+            ),
+            "s2_vs_drift_normalized": s2_vs_drift_figure(
+                rr.run,
+                rr.drift_field,
+                nan if rec is None else rec.normalised_s2,
+                nan if rec is None else rec.normalised_s2_err,
+                rr.sets,
+                normalized=True,
+            ),
+            "diffusion_analysis": diffusion_figure(rr.run, rr.diffusion),
+        }
+        return {
+            f"run/{kind}": write_png(plots_dir / names[kind], fig)
+            for kind, fig in figures.items()
+        }
+
+    return job

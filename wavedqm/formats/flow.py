@@ -378,6 +378,11 @@ def inspect_flow(path: str | Path, locking: Any = LOCKING) -> FlowInfo:
         return _describe(f, path)[1]
 
 
+def inspect_flow_dict(path: str | Path) -> dict[str, Any]:
+    """What ``wavedqm inspect`` shows of a ``.FLOW.hdf5`` file (:func:`inspect_flow`)."""
+    return inspect_flow(path).to_dict()
+
+
 # --------------------------------------------------------------------------------------------
 # the reader
 

@@ -1,20 +1,26 @@
-"""One file through the whole chain: read -> kernels -> analysis -> outputs and metrics.
+"""The light processor: ``.FLOW.hdf5`` light waveforms through reader -> kernels -> analysis
+-> exporters.
 
-Used by the daemon (``handle`` of ``daemon.service.Service``) and by ``wavedqm process``.
+Per file: the light reader streams the waveforms in bounded batches through the fused light
+kernel (baseline, noise, max above baseline, clipped, negative, largest jump); the accumulator
+gives medians, dead channels, baseline status and fractions, compared with the rollup of the
+previous files (history store in the state folder); power spectra of a bounded set of events.
+Outputs: the file's ``summary.json`` section (written by the router), the channel-status CSV,
+the per-channel light metrics, a history row, the dead-file streaks, the two mask PNGs (on
+the plotting thread, with stable copies under ``OUT/images/``) and the pages of the per-file
+PDF report.
 """
 
 from __future__ import annotations
 
-import json
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from wavedqm import __version__
 from wavedqm.analysis.channels import ChannelMap, default_channel_status, read_channel_status
 from wavedqm.analysis.history import (
     HISTORY_FILE,
@@ -30,25 +36,29 @@ from wavedqm.analysis.light import LightAccumulator, LightResult, channel_status
 from wavedqm.analysis.masks import baseline_cells, flatline_cells
 from wavedqm.analysis.spectra import SpectraAccumulator, SpectraResult
 from wavedqm.analysis.streaks import update_dead_streaks
-from wavedqm.atomic import atomic_write_json
-from wavedqm.config import Config
-from wavedqm.constants import DEAD_STREAKS_FILE, IMAGES_DIR, REPORTS_DIR, SUMMARY_FILE
+from wavedqm.constants import DEAD_STREAKS_FILE, IMAGES_DIR
 from wavedqm.errors import InputFileError
-from wavedqm.exporters.masks import BASELINE_STYLE, FLATLINE_STYLE, render_mask, write_mask_png
-from wavedqm.exporters.prometheus import DqmMetrics
-from wavedqm.exporters.report import (
-    LATEST_REPORT_FILE,
-    REPORT_FILE,
-    ReportInputs,
-    write_file_report,
+from wavedqm.exporters.light_metrics import LightMetrics
+from wavedqm.exporters.light_state import (
+    light_summary_document,
+    load_dead_streaks,
+    save_dead_streaks,
 )
+from wavedqm.exporters.masks import BASELINE_STYLE, FLATLINE_STYLE, render_mask, write_mask_png
+from wavedqm.exporters.paths import file_output_dir
+from wavedqm.exporters.report import LIGHT_SUBJECT, ReportInputs, build_pages
+from wavedqm.formats.detect import FLOW
 from wavedqm.formats.flow import FlowInfo, FlowLightReader
 from wavedqm.kernels.light import LightFeatures, light_features
 from wavedqm.kernels.light import warm_up as warm_up_light
 from wavedqm.kernels.spectra import warm_up as warm_up_spectra
 from wavedqm.logs import get_logger
+from wavedqm.processors.base import BaseProcessor, Outcome, ProcessorContext
 
 log = get_logger(__name__)
+
+MASK_IMAGES = ("flatline", "baseline")
+"""The mask PNGs of every file with light data (``<name>.png``)."""
 
 
 @dataclass
@@ -63,18 +73,17 @@ class LightAnalysis:
 
 
 @dataclass
-class FileOutcome:
-    """What processing one file gave."""
+class LightFileResult:
+    """What the light processor made of one file (``Outcome.detail``)."""
 
     path: Path
     analysis: LightAnalysis
     processing_seconds: float
     summary: dict[str, Any]
+    """This file's ``summary.json`` document (as written by the router)."""
     previous: Rollup | None = None
     """Rollup of the previous files this file was compared with (None: no history)."""
     outputs: dict[str, Path] = field(default_factory=dict)
-    plots: Future[dict[str, Path]] | None = None
-    """Masks and PDF report, drawn after the metrics are out (``.result()`` waits)."""
 
     @property
     def info(self) -> FlowInfo:
@@ -85,36 +94,44 @@ class FileOutcome:
         return self.analysis.light
 
 
-def output_dir_for(out_root: Path, path: Path) -> Path:
-    """``OUT/<file name>/``: every output of one input file."""
-    return out_root / path.name
-
-
-class Pipeline:
+class LightProcessor(BaseProcessor):
     """Holds what stays fixed between files (config, channel map, known problems, metrics,
-    history); ``close()`` waits for the plots still being drawn."""
+    history, dead streaks)."""
 
-    def __init__(self, cfg: Config, metrics: DqmMetrics | None = None) -> None:
-        self.cfg = cfg
-        self.metrics = metrics
+    name = "light"
+    formats = (FLOW,)
+    served = tuple(f"{IMAGES_DIR}/{name}.png" for name in MASK_IMAGES)
+    report_subject = LIGHT_SUBJECT
+
+    def __init__(self, context: ProcessorContext) -> None:
+        super().__init__(context)
+        cfg = context.cfg
+        self.metrics = LightMetrics(context.registry)
         self.channel_map = ChannelMap.from_config(cfg.light)
-        self.out_root = Path(cfg.output.dir)
+        self.out_root = context.out_root
         self.known_status = self._known_status()
-        self.streaks_path = Path(cfg.output.state_dir) / DEAD_STREAKS_FILE
-        self.dead_streaks = self._load_streaks()
+        self.streaks_path = context.state_dir / DEAD_STREAKS_FILE
+        self.dead_streaks = load_dead_streaks(self.streaks_path)
         self.history = HistoryStore(
-            Path(cfg.output.state_dir) / HISTORY_FILE,
+            context.state_dir / HISTORY_FILE,
             grid_shape=(cfg.light.n_adcs, cfg.light.n_channels),
         )
-        # compile (or load from numba's cache) before the first file: 0.2-0.4 s per process
+
+    def warm_up(self) -> None:
+        """Compile (or load from numba's cache) the light and spectra kernels: 0.2-0.4 s."""
         warm_up_light()
         warm_up_spectra()
-        # matplotlib work (masks, PDF) runs on one thread, off the path to /metrics
-        self._plotter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wavedqm-plots")
 
     def close(self) -> None:
-        self._plotter.shutdown(wait=True)
         self.history.close()
+
+    # -- state -----------------------------------------------------------------------------
+
+    def _known_status(self) -> np.ndarray:
+        csv = self.cfg.light.channel_status_csv
+        if not csv:
+            return default_channel_status(self.channel_map)
+        return read_channel_status(Path(csv), self.cfg.light.n_adcs, self.cfg.light.n_channels)
 
     def _previous(self) -> Rollup | None:
         """The rollup of the previous files (before this one is appended)."""
@@ -140,29 +157,15 @@ class Pipeline:
         except HistoryError as err:
             log.error("history_append_failed", file=str(path), error=str(err))
 
-    def _load_streaks(self) -> np.ndarray | None:
-        """Consecutive dead-file counts survive a restart (state folder)."""
-        try:
-            return np.array(json.loads(self.streaks_path.read_text())["dead_streaks"])
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError, TypeError) as err:
-            log.error("dead_streaks_unreadable", path=str(self.streaks_path), error=str(err))
-            return None
-
     def _update_streaks(self, light: LightResult) -> np.ndarray:
         dead = np.zeros(light.active.shape, dtype=bool)
         for adc, channel in light.dead_new:
             dead[adc, channel] = True
         self.dead_streaks = update_dead_streaks(self.dead_streaks, dead)
-        atomic_write_json(self.streaks_path, {"dead_streaks": self.dead_streaks.tolist()})
+        save_dead_streaks(self.streaks_path, self.dead_streaks)
         return self.dead_streaks
 
-    def _known_status(self) -> np.ndarray:
-        csv = self.cfg.light.channel_status_csv
-        if not csv:
-            return default_channel_status(self.channel_map)
-        return read_channel_status(Path(csv), self.cfg.light.n_adcs, self.cfg.light.n_channels)
+    # -- analysis --------------------------------------------------------------------------
 
     def analyse(self, path: Path, previous: Rollup | None = None) -> LightAnalysis:
         """Stream the file through the kernels once: light features of every waveform, power
@@ -224,99 +227,71 @@ class Pipeline:
                 f"at least the {light_cfg.pedestal_samples} pedestal samples",
             )
 
-    def process(self, path: Path, completed_at: float | None = None) -> FileOutcome:
-        """Analyse ``path``, write its outputs and count it in the metrics.
+    # -- one file --------------------------------------------------------------------------
 
-        Order: summary.json and metrics first (what Prometheus and the crew wait for), then
-        the history, then masks and the PDF report on the plotting thread.
+    def process(self, path: Path, completed_at: float | None = None) -> Outcome:
+        """Analyse ``path``; the status CSV, light metrics, history row and dead streaks
+        first, then the masks on the plotting thread; the report pages go to the router.
+
         Raises ``InputFileError`` for a bad file and ``FileNotReady`` when its writer still
-        holds it. Failures are counted by the caller (the daemon's service or ``process``),
-        which also sees the failures that never reach the pipeline (``too_large``).
-        """
+        holds it (the router counts both)."""
         path = Path(path)
-        log.info("file_processing", file=str(path))
+        log.info("light_processing", file=str(path))
         started = time.perf_counter()
         previous = self._previous()
         analysis = self.analyse(path, previous)
         light = analysis.light
         seconds = time.perf_counter() - started
-        summary = build_summary(path, analysis, seconds)
-        summary["previous_files"] = 0 if previous is None else previous.n_files
-        outdir = output_dir_for(self.out_root, path)
-        outputs = {"summary": atomic_write_json(outdir / SUMMARY_FILE, summary)}
-        if light is not None and self.cfg.output.status_csv:
-            outputs["status_csv"] = write_status_csv(Path(self.cfg.output.status_csv), light)
-        streaks = self._update_streaks(light) if light is not None else None
-        finished_at = time.time()
-        if self.metrics is not None:
-            self.metrics.file_processed(
-                n_events=summary["events"],
-                processing_seconds=seconds,
-                latency_seconds=None if completed_at is None else finished_at - completed_at,
-                finished_at=finished_at,
-                light=light,
-                dead_streaks=streaks,
-                spectra=analysis.spectra,
-            )
-        plots = None
-        if light is not None:
-            self._remember(path, analysis, finished_at)
-            plots = self._plotter.submit(
-                self._draw, path, outdir, analysis, previous, summary, seconds
-            )
-        log.info(
-            "file_done",
-            file=str(path),
-            events=summary["events"],
-            seconds=round(seconds, 3),
-            dead_channels=summary["dead_channels"],
-            summary=str(outputs["summary"]),
+        document = light_summary_document(
+            path, analysis.info, light, analysis.spectra, analysis.jump, seconds
         )
-        return FileOutcome(path, analysis, seconds, summary, previous, outputs, plots)
-
-    def _draw(
-        self,
-        path: Path,
-        outdir: Path,
-        analysis: LightAnalysis,
-        previous: Rollup | None,
-        summary: dict[str, Any],
-        seconds: float,
-    ) -> dict[str, Path]:
-        """Masks (per file and latest), then the PDF report (per file and latest)."""
-        light = analysis.light
-        assert light is not None
-        written: dict[str, Path] = {}
-        try:
-            written |= self._write_masks(path, outdir, light)
-            if self.cfg.output.reports:
-                inputs = ReportInputs(
-                    file=path,
-                    summary=summary,
-                    config=self.cfg.to_dict(),
-                    light=light,
-                    previous=previous,
-                    spectra=analysis.spectra,
-                    jump=analysis.jump,
-                    processing_seconds=seconds,
-                )
-                report = write_file_report(
-                    outdir / REPORT_FILE,
-                    inputs,
-                    latest=self.out_root / REPORTS_DIR / LATEST_REPORT_FILE,
-                )
-                written["report"] = report.path
-                log.info(
-                    "report_written",
-                    file=str(path),
-                    report=str(report.path),
-                    pages=len(report.pages),
-                    failed_pages=[title for title, _ in report.failed],
-                    seconds=round(report.seconds, 2),
-                )
-        except Exception:  # never lose the daemon's plotting thread to one bad figure
-            log.exception("plots_failed", file=str(path))
-        return written
+        document["previous_files"] = 0 if previous is None else previous.n_files
+        result = LightFileResult(path, analysis, seconds, document, previous)
+        if light is None:
+            return Outcome(
+                self.name, path, summary="no light data", nothing=True,
+                document=document, seconds=seconds, detail=result,
+            )  # fmt: skip
+        if self.cfg.output.status_csv:
+            result.outputs["status_csv"] = write_status_csv(Path(self.cfg.output.status_csv), light)
+        streaks = self._update_streaks(light)
+        self.metrics.file_done(light, streaks, analysis.spectra)
+        self._remember(path, analysis, time.time())
+        outdir = file_output_dir(self.out_root, path)
+        masks = self.context.plots.submit(partial(self._write_masks, path, outdir, light))
+        pages = []
+        if self.cfg.output.reports:
+            inputs = ReportInputs(
+                file=path,
+                summary=document,
+                config=self.cfg.to_dict(),
+                light=light,
+                previous=previous,
+                spectra=analysis.spectra,
+                jump=analysis.jump,
+                processing_seconds=seconds,
+            )
+            pages = build_pages(inputs)
+        log.info(
+            "light_done",
+            file=str(path),
+            events=document["events"],
+            seconds=round(seconds, 3),
+            dead_channels=document["dead_channels"],
+            baseline_flagged=document["baseline_flagged"],
+        )
+        return Outcome(
+            self.name,
+            path,
+            events=document["events"],
+            summary=light_summary_line(document),
+            outputs=dict(result.outputs),
+            document=document,
+            plots=[masks],
+            pages=pages,
+            seconds=seconds,
+            detail=result,
+        )
 
     def _write_masks(self, path: Path, outdir: Path, light: LightResult) -> dict[str, Path]:
         """Per-file mask PNGs and their stable 'latest' copies under ``OUT/images/``."""
@@ -340,60 +315,17 @@ class Pipeline:
         return written
 
 
+def light_summary_line(document: dict[str, Any]) -> str:
+    """One line for a human: events and the channels with new problems."""
+    return (
+        f"{document['events']} events, dead {document['dead_channels']}, "
+        f"baseline flagged {document['baseline_flagged']}, "
+        f"clipped {document['clipped_channels']}"
+    )
+
+
 def write_status_csv(path: Path, light: LightResult) -> Path:
     from wavedqm.analysis.channels import write_channel_status
 
     write_channel_status(path, channel_status(light))
     return path
-
-
-def build_summary(path: Path, analysis: LightAnalysis, seconds: float) -> dict[str, Any]:
-    """The per-file ``summary.json`` document."""
-    info, light = analysis.info, analysis.light
-    summary: dict[str, Any] = {
-        "file": str(path),
-        "format": "flow-hdf5",
-        "wavedqm_version": __version__,
-        "processing_seconds": round(seconds, 4),
-        "has_light": info.has_light,
-        "has_charge": info.has_charge,
-        "events": info.n_light_events if light is not None else 0,
-        "events_by_trigger": {"beam": 0, "self": 0},
-        "time_start_s": info.time_start_s,
-        "time_end_s": info.time_end_s,
-        "light": None,
-        "dead_channels": [],
-        "known_dead_channels": [],
-        "baseline_flagged": [],
-        "clipped_channels": [],
-        "negative_channels": [],
-        "fractions": None,
-    }
-    if light is None:
-        return summary
-    light_dict = light.to_dict()
-    summary["events"] = light_dict["n_events"]
-    summary["events_by_trigger"] = light_dict["events_by_trigger"]
-    for key in (
-        "dead_channels",
-        "known_dead_channels",
-        "baseline_flagged",
-        "clipped_channels",
-        "negative_channels",
-        "fractions",
-        "time_start_s",
-        "time_end_s",
-    ):
-        summary[key] = light_dict.pop(key)
-    summary["light"] = light_dict
-    summary["spectra"] = None if analysis.spectra is None else analysis.spectra.to_dict()
-    if analysis.jump is not None:
-        jump = analysis.jump
-        summary["largest_jump"] = {
-            "event": jump.event,
-            "adc": jump.adc,
-            "channel": jump.channel,
-            "sample": jump.sample,
-            "jump_adc16": jump.jump_adc16,
-        }
-    return summary

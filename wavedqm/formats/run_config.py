@@ -1,0 +1,92 @@
+"""A RaTag run's own config: ``RUN/run.toml`` (gas and geometry constants, set voltages).
+
+Top-level keys (each optional; missing ones come from the defaults): ``pressure_bar``,
+``temperature_k``, ``el_gap_cm``, ``drift_gap_cm``, ``w_value_ev``, ``xray_energy_kev``; and
+``[sets.<set name>]`` tables with ``gate_v`` and ``anode_v`` (V) for sets whose folder names do
+not carry their voltages. Read by the S2 processor for every run folder, and from
+``s2.run_config`` for every run.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from wavedqm.analysis.ratag import RunConstants
+from wavedqm.errors import ConfigError
+
+RUN_CONFIG_FILE = "run.toml"
+"""A run folder's own run config, read by itself."""
+RUN_CONFIG_KEYS = (
+    "pressure_bar",
+    "temperature_k",
+    "el_gap_cm",
+    "drift_gap_cm",
+    "w_value_ev",
+    "xray_energy_kev",
+)
+SET_CONFIG_KEYS = ("gate_v", "anode_v")
+
+SetOverrides = dict[str, tuple[float, float]]
+"""Set name → (gate V, anode V)."""
+
+
+def _number(path: Path, key: str, value: Any, positive: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(f"{path}: {key} = {value!r} is not a number")
+    x = float(value)
+    if not math.isfinite(x) or (positive and x <= 0):
+        raise ConfigError(
+            f"{path}: {key} = {value!r} (expected a finite number{' > 0' if positive else ''})"
+        )
+    return x
+
+
+def load_run_config(
+    path: str | Path, base: RunConstants | None = None
+) -> tuple[RunConstants, SetOverrides]:
+    """Read a run config TOML: top-level ``pressure_bar``, ``temperature_k``, ``el_gap_cm``,
+    ``drift_gap_cm``, ``w_value_ev``, ``xray_energy_kev`` (each optional; missing ones come
+    from ``base``), and ``[sets.<set name>]`` tables with ``gate_v`` and ``anode_v`` (V).
+    Unknown keys, wrong types and non-physical values raise ``ConfigError`` naming them."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read the run config ({err})") from err
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from err
+    unknown = sorted(set(raw) - set(RUN_CONFIG_KEYS) - {"sets"})
+    if unknown:
+        raise ConfigError(
+            f"{path}: unknown key(s) {', '.join(unknown)} (expected {', '.join(RUN_CONFIG_KEYS)}"
+            " and [sets.<set name>] tables with gate_v, anode_v)"
+        )
+    values = {k: _number(path, k, raw[k]) for k in RUN_CONFIG_KEYS if k in raw}
+    constants = replace(base or RunConstants(), **values)
+    sets = raw.get("sets", {})
+    if not isinstance(sets, dict):
+        raise ConfigError(f"{path}: sets = {sets!r} (expected [sets.<set name>] tables)")
+    overrides: SetOverrides = {}
+    for name, table in sets.items():
+        where = f"sets.{name}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: {where} = {table!r} (expected a table: gate_v, anode_v)")
+        bad = sorted(set(table) - set(SET_CONFIG_KEYS))
+        if bad:
+            raise ConfigError(
+                f"{path}: unknown key(s) {', '.join(f'{where}.{k}' for k in bad)} "
+                f"(expected {where}.gate_v and {where}.anode_v)"
+            )
+        missing = [k for k in SET_CONFIG_KEYS if k not in table]
+        if missing:
+            raise ConfigError(
+                f"{path}: {where} has no {' and no '.join(missing)} (both voltages are needed)"
+            )
+        gate = _number(path, f"{where}.gate_v", table["gate_v"])
+        anode = _number(path, f"{where}.anode_v", table["anode_v"], positive=False)
+        overrides[str(name)] = (gate, anode)
+    return constants, overrides

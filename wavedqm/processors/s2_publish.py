@@ -1,0 +1,139 @@
+"""Publishing an S2 set or run: its files (``OUT/<run>/<set>/``, ``OUT/<run>/plots/``), its
+metrics, its plots on the plotting thread (:mod:`wavedqm.processors.s2_engine`)."""
+
+from __future__ import annotations
+
+import math
+import zlib
+from concurrent.futures import Future
+from pathlib import Path
+
+import numpy as np
+
+from wavedqm.analysis.ratag import RunConstants
+from wavedqm.analysis.ratag_run import RunResult, SetResult
+from wavedqm.analysis.s2_set import SetState
+from wavedqm.exporters import s2_files, s2_plots
+from wavedqm.exporters.plotting import PlotQueue
+from wavedqm.exporters.s2_metrics import S2Metrics
+from wavedqm.kernels.s2 import S2Params
+
+Published = tuple[dict[str, Path], list[Future[dict[str, Path]]]]
+"""Files written (name -> path) and plots being drawn."""
+
+
+class S2Publisher:
+    """Writes what a set's or a run's result gives. ``plotter`` None: no PNGs."""
+
+    def __init__(
+        self,
+        out_root: Path,
+        metrics: S2Metrics | None,
+        plotter: PlotQueue | None,
+        params: S2Params,
+        rerun_tolerance_us: float,
+        nbins: int,
+        validation_waveforms: int,
+    ) -> None:
+        self.out_root = Path(out_root)
+        self.metrics = metrics
+        self.plotter = plotter
+        self.params = params
+        self.rerun_tolerance_us = rerun_tolerance_us
+        self.nbins = nbins
+        self.validation_waveforms = validation_waveforms
+
+    def set_out_dir(self, run: str, set_name: str) -> Path:
+        return self.out_root / run / set_name
+
+    def plots_dir(self, run: str) -> Path:
+        return self.out_root / run / s2_files.PLOTS_DIR
+
+    def publish_set(self, state: SetState, result: SetResult, constants: RunConstants) -> Published:
+        """The four per-set files, the set's metrics (and the counts since the last
+        publication), its plots."""
+        out = self.set_out_dir(state.run, state.name)
+        fr = state.frames
+        p = self.params
+        dt = state.files[0].dt_us if state.files else math.nan
+        params = s2_files.s2_params_document(result, p, dt, self.rerun_tolerance_us, constants)
+        outputs = s2_files.write_s2_results(
+            out, fr["area"], result.ion_fit, params, result.metadata
+        )
+        events = s2_files.XrayEventLog(
+            [Path(f.name).stem for f in state.files],
+            [f.n_frames for f in state.files],
+            fr["reason"],
+            fr["xray_area"],
+        )
+        outputs |= s2_files.write_xray_results(
+            out, state.name, s2_files.xray_params_document(result, p, dt), events
+        )
+        if self.metrics is not None:
+            fit = result.ion_fit
+            self.metrics.set_updated(
+                state.run,
+                state.name,
+                mean=fit.mean if fit.fit_success else None,
+                sigma=fit.sigma if fit.fit_success else None,
+                ci95=fit.ci95 if fit.fit_success else None,
+                s1_time_us=result.s1.t_s1,
+                duration_us=result.windows.duration.median,
+                drift_time_us=result.physics.time_drift,
+                xray_accepted_ratio=result.xray_accepted_ratio,
+                new_rejections=dict(state.pending_rejections),
+                new_frames=state.pending_frames,
+                new_files=state.pending_files,
+            )
+        state.pending_frames = state.pending_files = 0
+        state.pending_rejections = {}
+        plots = []
+        if self.plotter is not None:
+            job = s2_plots.set_plot_job(
+                result,
+                fr["area"].copy(),
+                self.picks(state),
+                self.plots_dir(state.run),
+                self.nbins,
+                p.n_pedestal_timing,
+            )
+            plots.append(self.plotter.submit(job, key=f"set:{state.run}/{state.name}"))
+        return outputs, plots
+
+    def picks(self, state: SetState) -> list[s2_plots.Pick]:
+        """Up to ``validation_waveforms`` frames of the set, chosen at random (seeded by the
+        set name and its frame count: the same picks for the same data)."""
+        n = state.frames.n
+        k = min(self.validation_waveforms, n)
+        if k <= 0:
+            return []
+        rng = np.random.default_rng([zlib.crc32(state.name.encode()), n])
+        chosen = np.sort(rng.choice(n, size=k, replace=False))
+        offsets = state.offsets()
+        picks = []
+        for g in chosen:
+            i = int(np.searchsorted(offsets, g, side="right") - 1)
+            entry = state.files[i]
+            frame = int(g - offsets[i])
+            label = f"{entry.name} — frame {frame}"
+            picks.append(s2_plots.Pick(state.set_dir / entry.name, frame, label))
+        return picks
+
+    def publish_run(self, rr: RunResult, constants: RunConstants) -> Published:
+        """The run's files, metrics and plots."""
+        plots_dir = self.plots_dir(rr.run)
+        outputs = s2_files.write_run_xray(plots_dir, rr.run, rr.xray_areas, rr.sets)
+        outputs["calibration"] = s2_files.write_run_calibration(
+            plots_dir, rr.run, s2_files.calibration_document(rr, constants)
+        )
+        if self.metrics is not None:
+            self.metrics.run_updated(
+                rr.run,
+                None if rr.calibration is None else rr.calibration.g_s2,
+                rr.recombination_by_set(),
+            )
+        plots = []
+        if self.plotter is not None:
+            job = s2_plots.run_plot_job(rr, plots_dir, self.nbins)
+            plots.append(self.plotter.submit(job, key=f"run:{rr.run}"))
+        return outputs, plots
