@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,19 @@ def sample_flow_file(shared_dir: Path) -> Path:
     if not SAMPLE_FLOW.is_file():
         pytest.skip(f"real sample file {SAMPLE_FLOW} is absent")
     return SAMPLE_FLOW
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The default state folder ($XDG_STATE_HOME/wavedqm) of every command the tests run,
+    in-process or as a child: a temporary folder, never the user's ~/.local/state."""
+    previous = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("xdg_state"))
+    yield
+    if previous is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = previous
 
 
 FlowFactory = Callable[..., tuple[Path, SimulationTruth]]

@@ -56,7 +56,8 @@ def start_daemon(tmp_path: Path, spool: Path, extra_config: str = "") -> Daemon:
     proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     daemon = Daemon(proc, port, spool, out, log)
     try:
-        wait_for(lambda: http_get(f"{daemon.url}/healthz")[0] == 200, 60, what="/healthz")
+        # a cold numba cache (the first daemon of a CI run) compiles every kernel first
+        wait_for(lambda: http_get(f"{daemon.url}/healthz")[0] == 200, 400, what="/healthz")
     except AssertionError:
         daemon.kill()
         raise AssertionError(f"daemon did not start:\n{log.read_text()[-3000:]}") from None

@@ -21,8 +21,7 @@ RUN_PLOTS = ("xray_histogram", "s2_vs_drift", "s2_vs_drift_normalized", "diffusi
 def test_field_scan_in_watched_folder(tmp_path: Path) -> None:
     spool = tmp_path / "spool"
     spool.mkdir()
-    cuts = "[s2]\nion_bin_cuts = [0.0, 80.0]\nxray_bin_cuts = [5.0, 90.0]\n"
-    daemon = start_daemon(tmp_path, spool, extra_config=cuts)
+    daemon = start_daemon(tmp_path, spool)  # the fit ranges: the simulated run's run.toml
     try:
         truths = simulate_field_scan(
             spool / "RUN5", sets=SETS, files_per_set=2, frames_per_file=300, seed=3
@@ -68,7 +67,8 @@ def test_field_scan_in_watched_folder(tmp_path: Path) -> None:
         assert daemon.value("wavedqm_run_g_s2", run="RUN5") > 0
         # inputs untouched: the daemon wrote nothing in the data folder
         written = {p.name for p in (spool / "RUN5").rglob("*") if p.is_file()}
-        expected = {f.name for t in truths for f in t.files} | {"simulation_truth.json"}
+        expected = {f.name for t in truths for f in t.files}
+        expected |= {"simulation_truth.json", "run.toml"}  # the simulator's
         assert written == expected
     finally:
         daemon.kill()

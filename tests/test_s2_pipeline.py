@@ -523,7 +523,9 @@ def test_run_config(tmp_path: Path) -> None:
         "pressure_bar = 4.0\nw_value_ev = 21.9\n"
         "[sets.FieldScan_odd]\ngate_v = 400\nanode_v = 2300\n"
     )
-    constants, overrides = load_run_config(cfg)
+    run_config = load_run_config(cfg)
+    constants, overrides = run_config.constants, run_config.sets
+    assert run_config.fits == {}
     assert constants.pressure_bar == 4.0 and constants.w_value_ev == 21.9
     assert constants.temperature_k == R.RunConstants().temperature_k
     assert overrides == {"FieldScan_odd": (400.0, 2300.0)}

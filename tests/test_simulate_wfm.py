@@ -20,6 +20,7 @@ from scipy.stats import norm
 
 from wavedqm import constants as C
 from wavedqm.analysis import ratag as R
+from wavedqm.formats.run_config import load_run_config
 from wavedqm.formats.wfm import open_wfm
 from wavedqm.kernels import s2
 from wavedqm.simulate import wfm as sim
@@ -131,7 +132,10 @@ def test_field_scan_layout_names_and_truth_json(scan: tuple[Path, list[sim.SetTr
     run_dir, truths, _ = scan
     sets = sorted(p.name for p in run_dir.iterdir() if p.is_dir())
     assert sets == [sim.set_name(g, a) for g, a in sim.DEFAULT_SETS]
-    assert sorted(p.name for p in run_dir.iterdir() if p.is_file()) == [sim.TRUTH_FILE]
+    assert sorted(p.name for p in run_dir.iterdir() if p.is_file()) == ["run.toml", sim.TRUTH_FILE]
+    fit = load_run_config(run_dir / "run.toml").fits  # ranges that hold every simulated area
+    assert fit["ion_bin_cuts"][1] > max(t.s2_mean_mv_us + 5 * t.s2_sigma_mv_us for t in truths)
+    assert fit["xray_bin_cuts"][1] > max(t.xray_mean_mv_us for t in truths)
     for truth, (gate, anode) in zip(truths, sim.DEFAULT_SETS, strict=True):
         info = R.parse_set_name(truth.set_name)
         assert (info.gate_v, info.anode_v) == (gate, anode) and R.is_set_name(info.name)

@@ -57,7 +57,7 @@ def test_systemd_analyze_verify(tmp_path: Path) -> None:
     if wavedqm is None:
         pytest.skip("the wavedqm console script is not on PATH (pip install -e .)")
     unit = tmp_path / "wavedqm.service"
-    unit.write_text(UNIT.read_text().replace("/usr/local/bin/wavedqm", wavedqm))
+    unit.write_text(UNIT.read_text().replace("/opt/wavedqm/bin/wavedqm", wavedqm))
     result = subprocess.run(
         [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
     )

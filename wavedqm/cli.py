@@ -7,28 +7,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-import threading
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from wavedqm import __version__
 from wavedqm.config import Config, load_config, parse_listen
-from wavedqm.errors import ConfigError, FileNotReady, InputFileError
+from wavedqm.errors import ConfigError, FileNotReady, InputFileError, UsageError
 from wavedqm.logs import configure_logging, get_logger
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-
-DEMO_FAULTS = {
-    "dead": "1:9,6:40",
-    "clipped": "3:22",
-    "noisy": "4:5",
-    "baseline_off": "7:60",
-}
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--events", type=int, default=40, metavar="N")
     demo.add_argument("--interval", type=float, default=1.0, metavar="S")
     demo.add_argument("--listen", default="127.0.0.1:9108", metavar="HOST:PORT")
+    demo.add_argument(
+        "--exit-when-done",
+        action="store_true",
+        help="exit once every file is processed (default on a terminal: keep serving until Ctrl-C)",
+    )
     demo.add_argument("--log-level", default="warning", choices=["debug", "info", "warning"])
 
     report = sub.add_parser(
@@ -181,9 +178,11 @@ def process_files(cfg: Config, inputs: Sequence[Path]) -> int:
     Pushgateway if asked."""
     from prometheus_client import push_to_gateway
 
+    from wavedqm.daemon.preflight import check_output_folders
     from wavedqm.processors.router import Router, watch_patterns
 
     log = get_logger("wavedqm.process")
+    check_output_folders(cfg)
     patterns = watch_patterns(cfg)
     files, missing = input_files(inputs, patterns)
     router = Router(cfg, batch=True)
@@ -262,7 +261,8 @@ def _voltage_pairs(text: str) -> tuple[tuple[float, float], ...]:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     if args.kind == "wfm":
-        from wavedqm.simulate.wfm import simulate_field_scan, write_simulation_config
+        from wavedqm.formats.run_config import RUN_CONFIG_FILE
+        from wavedqm.simulate.wfm import simulate_field_scan
 
         truths = simulate_field_scan(
             Path(args.out),
@@ -277,22 +277,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                 f"{truth.set_name}: {len(truth.files)} files, S2 mean "
                 f"{truth.s2_mean_mv_us:.3g} mV·µs, drift time {truth.drift_time_us:.3g} µs"
             )
-        config = write_simulation_config(args.out, truths)
-        print(f"fit ranges for these simulated areas: wavedqm process {args.out} --config {config}")
+        config = Path(args.out) / RUN_CONFIG_FILE
+        print(f"fit ranges that hold the simulated areas: {config} (read with the run)")
+        print(f"process it: wavedqm process {args.out}")
         return EXIT_OK
 
     from wavedqm.simulate.flow import ChannelFaults, parse_channel_pairs, simulate_run
 
-    try:
-        faults = ChannelFaults(
-            dead=parse_channel_pairs(args.dead),
-            clipped=parse_channel_pairs(args.clipped),
-            noisy=parse_channel_pairs(args.noisy),
-            baseline_off=parse_channel_pairs(args.baseline_off),
-            negative=parse_channel_pairs(args.negative),
-        )
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+    pairs = {}
+    for fault in ("dead", "clipped", "noisy", "baseline_off", "negative"):
+        try:
+            pairs[fault] = parse_channel_pairs(getattr(args, fault))
+        except ValueError as err:
+            raise UsageError(f"--{fault.replace('_', '-')} {err}") from None
+    faults = ChannelFaults(**pairs)
     written = simulate_run(
         Path(args.out),
         files=args.files,
@@ -310,87 +308,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from wavedqm.daemon.app import DaemonApp
-    from wavedqm.exporters.run_report import RUN_REPORT_FILE, collect_summaries, write_run_report
-    from wavedqm.processors.router import FileResult
-    from wavedqm.simulate.flow import ChannelFaults, parse_channel_pairs, simulate_run
+    from wavedqm.demo import DemoOptions, run_demo
 
-    out = Path(args.out).resolve()
-    spool, results, state = out / "spool", out / "results", out / "state"
-    for folder in (spool, results, state):
-        folder.mkdir(parents=True, exist_ok=True)
-    cfg = Config().with_overrides(
-        watch={"paths": (str(spool),), "settle_seconds": 0.5},
-        output={
-            "dir": str(results),
-            "state_dir": str(state),
-            "status_csv": str(results / "channel_status.csv"),
-        },
-        metrics={"listen": args.listen},
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    options = DemoOptions(
+        out=Path(args.out).resolve(),
+        files=args.files,
+        events=args.events,
+        interval_s=args.interval,
+        listen=args.listen,
+        stay=interactive and not args.exit_when_done,
     )
-    done: list[Path] = []
-    all_done = threading.Event()
-
-    def on_file_done(path: Path, result: FileResult | None) -> None:
-        if result is None:  # deferred: it comes back
-            return
-        done.append(path)
-        what = result.line() if result.ok else f"{path}: failed: {result.error}"
-        print(f"  [{len(done)}/{args.files}] {what}", flush=True)
-        if len(done) >= args.files:
-            all_done.set()
-
-    app = DaemonApp(cfg, on_file_done)
-    app.start()
-    print(f"wavedqm demo: simulated DAQ writing {args.files} files into {spool}")
-    print(f"  metrics:  {app.url}/metrics")
-    print(f"  health:   {app.url}/healthz")
-    print("  latest:   " + ", ".join(app.served_urls()))
-    print(f"  outputs:  {results}")
-    print("  simulated faults: " + ", ".join(f"{k} {v}" for k, v in DEMO_FAULTS.items()))
-    faults = ChannelFaults(**{k: parse_channel_pairs(v) for k, v in DEMO_FAULTS.items()})
-    stop = threading.Event()
-    seed = int(time.time())
-    daq = threading.Thread(
-        target=simulate_run,
-        name="simulated-daq",
-        daemon=True,
-        kwargs=dict(
-            out_dir=spool,
-            files=args.files,
-            events=args.events,
-            interval_s=args.interval,
-            faults=faults,
-            seed=seed,
-            stop=stop,
-        ),
-    )
-    daq.start()
-    try:
-        while not all_done.wait(0.2):
-            pass
-    except KeyboardInterrupt:
-        print("interrupted")
-    finally:
-        stop.set()
-        daq.join(timeout=30)
-        app.stop(timeout=30)
-    for path in done:
-        summary_path = results / path.name / "summary.json"
-        if summary_path.exists():
-            summary = json.loads(summary_path.read_text())
-            print(
-                f"{path.name}: {summary['events']} events, dead channels "
-                f"{summary['dead_channels']}, baseline flagged {summary['baseline_flagged']}, "
-                f"clipped {summary['clipped_channels']}"
-            )
-    summaries = collect_summaries(results)
-    if summaries:
-        run_report = write_run_report(summaries, results / RUN_REPORT_FILE)
-        print(f"per-file PDF reports: {results}/<file>/report.pdf (latest: {results}/reports/)")
-        print(f"run report: {run_report}")
-    print(f"outputs in {results}")
-    return EXIT_OK if len(done) >= args.files else EXIT_FAILED
+    return run_demo(options, lambda line: print(line, flush=True))
 
 
 def _timestamp(text: str | None, flag: str) -> float | None:
@@ -405,6 +334,27 @@ def _timestamp(text: str | None, flag: str) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
+
+
+def _no_report_reason(source: Path, found: list[dict], args: argparse.Namespace) -> str:
+    """Why a run report has no file: none processed, or none in the --since/--until window
+    (with the data times the processed files do span)."""
+    if not found:
+        return f"no processed files found for {source}"
+    starts = sorted(d["time_start_s"] for d in found if d.get("time_start_s") is not None)
+    span = ""
+    if starts:
+        first, last = (
+            datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds")
+            for t in (starts[0], starts[-1])
+        )
+        span = f": their data start between {first} and {last}"
+    window = " ".join(
+        f"{flag} {value}"
+        for flag, value in (("--since", args.since), ("--until", args.until))
+        if value
+    )
+    return f"none of the {len(found)} processed file(s) of {source} is inside {window}{span}"
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -434,6 +384,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         docs = collect_summaries(source)
         default_out = source / RUN_REPORT_FILE
+    found = docs
     if since is not None or until is not None:
         docs = [
             d
@@ -445,7 +396,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     if args.last:
         docs = docs[-args.last :]
     if not docs:
-        print(f"wavedqm: no processed files found for {source}", file=sys.stderr)
+        print(f"wavedqm: {_no_report_reason(source, found, args)}", file=sys.stderr)
         return EXIT_FAILED
     path = write_run_report(docs, Path(args.out) if args.out else default_out)
     print(f"run report over {len(docs)} file(s): {path}")
@@ -467,9 +418,9 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(info, indent=1))
     else:
-        width = max(len(k) for k in info)
-        for key, value in info.items():
-            print(f"{key:<{width}}  {value}")
+        from wavedqm.inspect_view import human_lines
+
+        print("\n".join(human_lines(info)))
     return EXIT_OK
 
 
@@ -489,12 +440,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(getattr(args, "log_level", "info"))
     try:
         return COMMANDS[args.command](args)
+    except UsageError as err:
+        print(f"wavedqm {args.command}: {err}", file=sys.stderr)
+        return EXIT_USAGE
     except ConfigError as err:
         print(f"wavedqm: configuration error: {err}", file=sys.stderr)
         return EXIT_USAGE
     except InputFileError as err:
         print(f"wavedqm: {err}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # `wavedqm inspect F | head`: the reader went away
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,9 +8,12 @@ with ``Config.with_overrides``.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import os
 import tomllib
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,10 +100,18 @@ class ReaderConfig:
     """Bytes of raw samples per batch (bounds memory)."""
 
 
+def default_state_dir() -> str:
+    """``$XDG_STATE_HOME/wavedqm``, else ``~/.local/state/wavedqm``: one per user, wherever
+    the command is run from (the service passes ``--state /var/lib/wavedqm/state``)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return str(Path(base) / C.STATE_SUBDIR)
+
+
 @dataclass(frozen=True)
 class OutputConfig:
     dir: str = C.OUTPUT_DIR
-    state_dir: str = C.STATE_DIR
+    state_dir: str = field(default_factory=default_state_dir)
+    """Ledger, history, run accumulators (``--state``)."""
     status_csv: str = ""
     """Where to write the channel-status CSV of the latest file (empty: not written)."""
     reports: bool = True
@@ -234,13 +245,20 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise ConfigError(f"{key}: unsupported type {tp!r}")  # pragma: no cover
 
 
+def _did_you_mean(name: str, known: Iterable[str]) -> str:
+    """``": did you mean 'pedestal_samples'?"`` for the closest known name, if one is close."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f": did you mean {close[0]!r}?" if close else ""
+
+
 def _build(cls: type, raw: dict[str, Any], section: str) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - names)
     if unknown:
         raise ConfigError(
-            f"unknown key {section}.{unknown[0]} (expected one of: {', '.join(sorted(names))})"
+            f"unknown key {section}.{unknown[0]}{_did_you_mean(unknown[0], names)} "
+            f"(expected one of: {', '.join(sorted(names))})"
         )
     values = {k: _coerce(v, hints[k], f"{section}.{k}") for k, v in raw.items()}
     obj = cls(**values)
@@ -303,7 +321,8 @@ def config_from_dict(raw: dict[str, Any]) -> Config:
     unknown = sorted(set(raw) - set(hints))
     if unknown:
         raise ConfigError(
-            f"unknown section [{unknown[0]}] (expected one of: {', '.join(sorted(hints))})"
+            f"unknown section [{unknown[0]}]{_did_you_mean(unknown[0], hints)} "
+            f"(expected one of: {', '.join(sorted(hints))})"
         )
     sections = {}
     for name, cls in hints.items():
@@ -324,6 +343,8 @@ def load_config(path: str | Path | None) -> Config:
             raw = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the config file ({e.strerror or e})") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: {e}") from None
     try:

@@ -73,7 +73,8 @@ POLL_INTERVAL_SECONDS = 1.0
 QUEUE_MAX_FILES = 10000
 LISTEN_ADDRESS = "127.0.0.1:9108"
 OUTPUT_DIR = "wavedqm-out"
-STATE_DIR = "wavedqm-state"
+STATE_SUBDIR = "wavedqm"
+"""The state folder by default: ``$XDG_STATE_HOME/wavedqm`` (``~/.local/state/wavedqm``)."""
 READ_CHUNK_BYTES = 32 * 2**20
 """Raw bytes of samples read per batch: bounds memory whatever the file size."""
 NOT_READY_RETRY_SECONDS = 2.0

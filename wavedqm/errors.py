@@ -30,6 +30,10 @@ class ConfigError(WavedqmError):
     """A configuration key, value or type is wrong: the message names key, value, expectation."""
 
 
+class UsageError(ConfigError):
+    """A command-line option's value is wrong: the message starts with the option."""
+
+
 class FileNotReady(WavedqmError):
     """The file is still being written (HDF5 lock held, size changing): retry later."""
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from wavedqm.config import Config, parse_listen
 from wavedqm.daemon.http import HttpServer
+from wavedqm.daemon.preflight import check_output_folders, listen_error
 from wavedqm.daemon.service import Service
 from wavedqm.errors import CountedFileError
 from wavedqm.exporters.prometheus import FileMetrics
@@ -22,11 +23,12 @@ because its writer still held it, or the router itself failed)."""
 
 
 class DaemonApp:
-    """Every part of the daemon; ``start()`` warms the kernels, serves /metrics, then
-    watches."""
+    """Every part of the daemon; ``start()`` serves /metrics at once (``/healthz`` answers
+    503 until watching starts), warms the kernels, then watches."""
 
     def __init__(self, cfg: Config, on_file_done: OnFileDone | None = None) -> None:
         self.cfg = cfg
+        check_output_folders(cfg)
         self.router = Router(self.cfg)
         self.router.processors()  # every enabled processor is built (and checked) up front
         self._on_file_done = on_file_done
@@ -37,13 +39,17 @@ class DaemonApp:
             on_event=self._event,
         )
         host, port = parse_listen(cfg.metrics.listen)
-        self.http = HttpServer(
-            host,
-            port,
-            registry=self.router.registry,
-            health=self.service.healthy,
-            static_dir=Path(cfg.output.dir),
-        )
+        try:
+            self.http = HttpServer(
+                host,
+                port,
+                registry=self.router.registry,
+                health=self.service.healthy,
+                static_dir=Path(cfg.output.dir),
+            )
+        except OSError as err:
+            self.router.close()
+            raise listen_error(host, port, err) from None
 
     @property
     def metrics(self) -> FileMetrics:
@@ -75,9 +81,13 @@ class DaemonApp:
         return [f"{self.url}/{path}" for path in self.router.served()]
 
     def start(self) -> None:
-        self.router.warm_up()
         self.http.start()
-        self.service.start()
+        try:
+            self.router.warm_up()
+            self.service.start()
+        except BaseException:
+            self.http.stop()
+            raise
         log.info("watching", paths=list(self.cfg.watch.paths), metrics=f"{self.url}/metrics")
 
     def stop(self, timeout: float = 30.0) -> None:

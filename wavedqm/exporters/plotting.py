@@ -58,5 +58,9 @@ class PlotQueue:
             log.exception("plots_failed", key=key)
             return {}
 
+    def wait_idle(self, timeout: float | None = None) -> None:
+        """Wait until every job submitted so far has run (jobs run in order)."""
+        self._pool.submit(lambda: None).result(timeout)
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)

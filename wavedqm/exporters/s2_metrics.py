@@ -57,6 +57,20 @@ class S2Metrics:
             per_set,
             registry=r,
         )
+        self.fit_ok = Gauge(
+            "wavedqm_s2_fit_ok",
+            "1 when the set's ion S2 areas have a good Gaussian fit, 0 when not (too few areas "
+            "inside the fit range, or the fit failed).",
+            per_set,
+            registry=r,
+        )
+        self.fits_failed = Counter(
+            "wavedqm_s2_fits_failed_total",
+            "Publications of a set (one per file) that gave no S2 fit although the set held "
+            "enough frames for one.",
+            per_set,
+            registry=r,
+        )
         self.s1_time = Gauge(
             "wavedqm_s2_s1_time_us",
             "The set's S1 time: mode of the per-frame S1 times (µs).",
@@ -138,8 +152,10 @@ class S2Metrics:
         new_rejections: Mapping[str, int],
         new_frames: int,
         new_files: int,
+        fit_failed: bool = False,
     ) -> None:
         """After a file of the set: latest set values and the work done for this file.
+        ``fit_failed``: no fit although the set had enough frames for one (counted).
         ``new_rejections``: frames classified for the first time, by rejection reason
         (``passed_all_cuts`` is ignored)."""
         self._init_set(run, set_name)
@@ -147,6 +163,9 @@ class S2Metrics:
         self.area_mean.labels(**labels).set(_value(mean))
         self.area_sigma.labels(**labels).set(_value(sigma))
         self.area_ci95.labels(**labels).set(_value(ci95))
+        self.fit_ok.labels(**labels).set(0.0 if mean is None else 1.0)
+        if fit_failed:
+            self.fits_failed.labels(**labels).inc()
         self.s1_time.labels(**labels).set(_value(s1_time_us))
         self.duration.labels(**labels).set(_value(duration_us))
         self.drift_time.labels(**labels).set(_value(drift_time_us))

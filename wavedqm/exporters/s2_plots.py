@@ -45,6 +45,7 @@ BAND_Z = 1.96
 
 DATA_GREEN = "#2ca02c"
 FIT_RED = "#d62728"
+ALL_AREAS_GREY = "#8c8c8c"
 MEAN_BLUE = "#1f77b4"
 XRAY_BLUE = "#1f77b4"
 XRAY_MEAN = "#8b0000"
@@ -112,6 +113,44 @@ def _histogram(fit: FitResult, values: np.ndarray, nbins: int) -> tuple[np.ndarr
     return counts, edges
 
 
+def _outside_fit_range(ax: Axes, fit: FitResult, values: np.ndarray, nbins: int) -> None:
+    """No area inside the fit range: every finite area in grey, the fit range shaded (and
+    named, with an arrow, when it lies off the areas' axis) so the crew sees where it should
+    be."""
+    lo, hi = fit.bin_cuts
+    v = np.asarray(values, np.float64)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        _no_data(ax, f"no area yet (fit range {lo:g}–{hi:g} mV·µs)")
+        return
+    a, b = np.quantile(v, (0.005, 0.995))
+    if not b > a:
+        a, b = a - 0.5, b + 0.5
+    counts, edges = np.histogram(v[(v >= a) & (v <= b)], bins=nbins, range=(a, b))
+    ax.bar(
+        edges[:-1], counts, width=np.diff(edges), align="edge", color=ALL_AREAS_GREY,
+        alpha=0.8, lw=0, label=f"all areas ({v.size}), none inside the fit range",
+    )  # fmt: skip
+    margin = 0.05 * (b - a)
+    ax.set_xlim(a - margin, b + margin)
+    ax.axvspan(lo, hi, color=FIT_RED, alpha=0.15, lw=0, label=f"fit range {lo:g}–{hi:g} mV·µs")
+    if hi < a - margin or lo > b + margin:
+        right = lo > b
+        ax.annotate(
+            f"fit range {lo:g}–{hi:g} mV·µs\n(run.toml [fit] ion_bin_cuts)",
+            xy=(0.99 if right else 0.01, 0.5), xycoords="axes fraction",
+            xytext=(0.80 if right else 0.20, 0.5), textcoords="axes fraction",
+            ha="center", va="center", fontsize=10, color=FIT_RED,
+            arrowprops={"arrowstyle": "->", "color": FIT_RED},
+        )  # fmt: skip
+    why = "no fit: " + fit.message.replace("; ", "\n") if fit.message else "no fit"
+    ax.set_ylim(0, max(1.0, float(counts.max())) * 1.3)  # room for the reason and the legend
+    ax.text(
+        0.01, 0.98, why, ha="left", va="top", transform=ax.transAxes, fontsize=9,
+        color=FIT_RED, parse_math=False, bbox={"facecolor": "white", "alpha": 0.8, "lw": 0},
+    )  # fmt: skip
+
+
 def _area_histogram(
     ax: Axes,
     fit: FitResult,
@@ -124,7 +163,7 @@ def _area_histogram(
 ) -> None:
     counts, edges = _histogram(fit, values, nbins)
     if counts.size == 0:
-        _no_data(ax, f"no area inside {fit.bin_cuts[0]:g}–{fit.bin_cuts[1]:g} mV·µs yet")
+        _outside_fit_range(ax, fit, values, nbins)
     else:
         ax.bar(
             edges[:-1], counts, width=np.diff(edges), align="edge", color=bar_colour,

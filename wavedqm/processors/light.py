@@ -315,12 +315,19 @@ class LightProcessor(BaseProcessor):
         return written
 
 
+def _channels_text(channels: list[list[int]]) -> str:
+    """``"1:9 6:40"`` (ADC:channel; a third item, a status code, in parentheses) or
+    ``"none"``."""
+    parts = [f"{c[0]}:{c[1]}" + (f"({c[2]})" if len(c) > 2 else "") for c in channels]
+    return " ".join(parts) or "none"
+
+
 def light_summary_line(document: dict[str, Any]) -> str:
-    """One line for a human: events and the channels with new problems."""
+    """One line for a human: events and the channels (ADC:channel) with problems."""
     return (
-        f"{document['events']} events, dead {document['dead_channels']}, "
-        f"baseline flagged {document['baseline_flagged']}, "
-        f"clipped {document['clipped_channels']}"
+        f"{document['events']} events, dead {_channels_text(document['dead_channels'])}, "
+        f"baseline flagged {_channels_text(document['baseline_flagged'])}, "
+        f"clipped {_channels_text(document['clipped_channels'])}"
     )
 
 

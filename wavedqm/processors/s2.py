@@ -4,6 +4,7 @@ the online S2 engine (:mod:`wavedqm.processors.s2_engine`) of its set and run.""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from wavedqm.analysis.ratag import FitResult
@@ -22,9 +23,6 @@ def s2_engine_from_config(
 ) -> S2Engine:
     """The S2 engine as ``cfg`` (sections ``s2`` and ``output``) describes it."""
     s2 = cfg.s2
-    constants, overrides = (None, None)
-    if s2.run_config:
-        constants, overrides = load_run_config(Path(s2.run_config))
     options = S2Options(
         rerun_tolerance_us=s2.rerun_tolerance_us,
         ion_bin_cuts=s2.ion_bin_cuts,
@@ -33,6 +31,11 @@ def s2_engine_from_config(
         min_fit_events=s2.min_fit_events,
         plots=s2.plots,
     )
+    constants, overrides = (None, None)
+    if s2.run_config:
+        run_config = load_run_config(Path(s2.run_config))
+        constants, overrides = run_config.constants, run_config.sets
+        options = replace(options, **run_config.fits)
     return S2Engine(
         metrics,
         Path(cfg.output.dir),

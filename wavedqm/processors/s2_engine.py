@@ -77,7 +77,7 @@ from wavedqm.kernels.s2 import S2Params
 from wavedqm.logs import get_logger
 from wavedqm.processors.s2_passes import analyse_file
 from wavedqm.processors.s2_publish import S2Publisher
-from wavedqm.processors.s2_runs import RunContext, RunContexts
+from wavedqm.processors.s2_runs import RunContext, RunContexts, fit_settings
 
 log = get_logger(__name__)
 
@@ -189,7 +189,9 @@ class S2Engine:
         self.run_constants = run_constants or RunConstants()
         self.set_overrides = dict(set_overrides or {})
         self.options = options or S2Options()
-        self.runs = RunContexts(self.run_constants, self.set_overrides)
+        self.runs = RunContexts(
+            self.run_constants, self.set_overrides, fit_settings(self.options)
+        )
         self._sets: OrderedDict[tuple[str, str], SetState] = OrderedDict()
         self._pending: dict[tuple[str, str], Path] = {}
         """Sets analysed in the current batch but not published yet -> their run folder."""
@@ -197,7 +199,7 @@ class S2Engine:
         self._plotter = PlotQueue() if self._own_plots else plots if self.options.plots else None
         o = self.options
         self.publisher = S2Publisher(
-            self.out_root, metrics, self._plotter, o.params, o.rerun_tolerance_us, o.nbins,
+            self.out_root, metrics, self._plotter, o.params, o.rerun_tolerance_us,
             o.validation_waveforms,
         )  # fmt: skip
 
@@ -256,7 +258,7 @@ class S2Engine:
 
     def _set_result(self, state: SetState, ctx: RunContext) -> SetResult:
         info, physics = self.runs.physics(ctx, state.name, state.set_dir)
-        return set_result(state, info, physics, self.options)
+        return set_result(state, info, physics, ctx.fits)
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -402,7 +404,7 @@ class S2Engine:
     ) -> tuple[SetResult, dict[str, Path], list[Future[dict[str, Path]]]]:
         result = self._set_result(state, ctx)
         state.result = result
-        outputs, plots = self.publisher.publish_set(state, result, ctx.constants)
+        outputs, plots = self.publisher.publish_set(state, result, ctx.constants, ctx.fits)
         return result, outputs, plots
 
     def _publish_run(
@@ -421,7 +423,7 @@ class S2Engine:
             results,
             [accepted_xray_areas(s) for s in states],
             ctx.constants,
-            self.options,
+            ctx.fits,
         )
-        outputs, plots = self.publisher.publish_run(rr, ctx.constants)
+        outputs, plots = self.publisher.publish_run(rr, ctx.constants, ctx.fits.nbins)
         return rr, outputs, plots

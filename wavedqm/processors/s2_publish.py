@@ -11,12 +11,15 @@ from pathlib import Path
 import numpy as np
 
 from wavedqm.analysis.ratag import RunConstants
-from wavedqm.analysis.ratag_run import RunResult, SetResult
+from wavedqm.analysis.ratag_run import FitSettings, RunResult, SetResult
 from wavedqm.analysis.s2_set import SetState
 from wavedqm.exporters import s2_files, s2_plots
 from wavedqm.exporters.plotting import PlotQueue
 from wavedqm.exporters.s2_metrics import S2Metrics
 from wavedqm.kernels.s2 import S2Params
+from wavedqm.logs import get_logger
+
+log = get_logger(__name__)
 
 Published = tuple[dict[str, Path], list[Future[dict[str, Path]]]]
 """Files written (name -> path) and plots being drawn."""
@@ -32,7 +35,6 @@ class S2Publisher:
         plotter: PlotQueue | None,
         params: S2Params,
         rerun_tolerance_us: float,
-        nbins: int,
         validation_waveforms: int,
     ) -> None:
         self.out_root = Path(out_root)
@@ -40,7 +42,6 @@ class S2Publisher:
         self.plotter = plotter
         self.params = params
         self.rerun_tolerance_us = rerun_tolerance_us
-        self.nbins = nbins
         self.validation_waveforms = validation_waveforms
 
     def set_out_dir(self, run: str, set_name: str) -> Path:
@@ -49,9 +50,13 @@ class S2Publisher:
     def plots_dir(self, run: str) -> Path:
         return self.out_root / run / s2_files.PLOTS_DIR
 
-    def publish_set(self, state: SetState, result: SetResult, constants: RunConstants) -> Published:
+    def publish_set(
+        self, state: SetState, result: SetResult, constants: RunConstants, fits: FitSettings
+    ) -> Published:
         """The four per-set files, the set's metrics (and the counts since the last
-        publication), its plots."""
+        publication), its plots (histograms of ``fits.nbins`` bins). A set with at least
+        ``fits.min_fit_events`` frames and no fit is warned about in the log and counted."""
+        nbins = fits.nbins
         out = self.set_out_dir(state.run, state.name)
         fr = state.frames
         p = self.params
@@ -69,8 +74,18 @@ class S2Publisher:
         outputs |= s2_files.write_xray_results(
             out, state.name, s2_files.xray_params_document(result, p, dt), events
         )
+        fit = result.ion_fit
+        fit_failed = not fit.fit_success and result.n_frames >= fits.min_fit_events
+        if fit_failed:
+            log.warning(
+                "s2_no_fit",
+                run=state.run,
+                set=state.name,
+                frames=result.n_frames,
+                why=fit.message,
+                fit_range_mv_us=list(fit.bin_cuts),
+            )
         if self.metrics is not None:
-            fit = result.ion_fit
             self.metrics.set_updated(
                 state.run,
                 state.name,
@@ -84,6 +99,7 @@ class S2Publisher:
                 new_rejections=dict(state.pending_rejections),
                 new_frames=state.pending_frames,
                 new_files=state.pending_files,
+                fit_failed=fit_failed,
             )
         state.pending_frames = state.pending_files = 0
         state.pending_rejections = {}
@@ -94,7 +110,7 @@ class S2Publisher:
                 fr["area"].copy(),
                 self.picks(state),
                 self.plots_dir(state.run),
-                self.nbins,
+                nbins,
                 p.n_pedestal_timing,
             )
             plots.append(self.plotter.submit(job, key=f"set:{state.run}/{state.name}"))
@@ -119,7 +135,7 @@ class S2Publisher:
             picks.append(s2_plots.Pick(state.set_dir / entry.name, frame, label))
         return picks
 
-    def publish_run(self, rr: RunResult, constants: RunConstants) -> Published:
+    def publish_run(self, rr: RunResult, constants: RunConstants, nbins: int) -> Published:
         """The run's files, metrics and plots."""
         plots_dir = self.plots_dir(rr.run)
         outputs = s2_files.write_run_xray(plots_dir, rr.run, rr.xray_areas, rr.sets)
@@ -134,6 +150,6 @@ class S2Publisher:
             )
         plots = []
         if self.plotter is not None:
-            job = s2_plots.run_plot_job(rr, plots_dir, self.nbins)
+            job = s2_plots.run_plot_job(rr, plots_dir, nbins)
             plots.append(self.plotter.submit(job, key=f"run:{rr.run}"))
         return outputs, plots

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from wavedqm.analysis.ratag import RunConstants, SetInfo, SetPhysics, parse_set_name, set_physics
+from wavedqm.analysis.ratag_run import FitSettings
 from wavedqm.errors import InputFileError
 from wavedqm.formats.run_config import RUN_CONFIG_FILE, SetOverrides, load_run_config
 from wavedqm.logs import get_logger
@@ -22,20 +23,25 @@ class RunContext:
     run_dir: Path
     constants: RunConstants
     overrides: SetOverrides
+    fits: FitSettings
+    """How this run's areas are fitted (``[fit]`` of its run.toml over the defaults)."""
     config_mtime_ns: int | None
 
 
 class RunContexts:
     """The run contexts seen so far, by run name."""
 
-    def __init__(self, run_constants: RunConstants, set_overrides: SetOverrides) -> None:
+    def __init__(
+        self, run_constants: RunConstants, set_overrides: SetOverrides, fits: FitSettings
+    ) -> None:
         self.run_constants = run_constants
         self.set_overrides = set_overrides
+        self.fits = fits
         self._runs: dict[str, RunContext] = {}
 
     def context(self, run_dir: Path) -> RunContext:
-        """The run's constants and voltage overrides (``RUN/run.toml`` over the defaults),
-        re-read when run.toml changes."""
+        """The run's constants, voltage overrides and fit settings (``RUN/run.toml`` over the
+        defaults), re-read when run.toml changes."""
         name = run_dir.name
         toml = run_dir / RUN_CONFIG_FILE
         try:
@@ -45,12 +51,20 @@ class RunContexts:
         ctx = self._runs.get(name)
         if ctx is not None and ctx.run_dir == run_dir and ctx.config_mtime_ns == mtime:
             return ctx
-        constants, overrides = self.run_constants, dict(self.set_overrides)
+        constants, overrides, fits = self.run_constants, dict(self.set_overrides), self.fits
         if mtime is not None:
-            constants, run_overrides = load_run_config(toml, base=self.run_constants)
-            overrides |= run_overrides
-            log.info("s2_run_config", run=name, path=str(toml), constants=constants.to_dict())
-        ctx = RunContext(name, run_dir, constants, overrides, mtime)
+            run_config = load_run_config(toml, base=self.run_constants)
+            constants = run_config.constants
+            overrides |= run_config.sets
+            fits = replace(fits, **run_config.fits)
+            log.info(
+                "s2_run_config",
+                run=name,
+                path=str(toml),
+                constants=constants.to_dict(),
+                fits=run_config.fits,
+            )
+        ctx = RunContext(name, run_dir, constants, overrides, fits, mtime)
         self._runs[name] = ctx
         return ctx
 
@@ -83,3 +97,8 @@ class RunContexts:
                 "a gate voltage > 0 V (a drift field)",
             )
         return info, physics
+
+
+def fit_settings(options: FitSettings) -> FitSettings:
+    """The plain fit settings of ``options`` (which may be a subclass with more fields)."""
+    return FitSettings(**{f.name: getattr(options, f.name) for f in fields(FitSettings)})

@@ -100,6 +100,7 @@ from scipy.special import erf
 from wavedqm import constants as C
 from wavedqm.analysis import ratag
 from wavedqm.atomic import atomic_write_json, atomic_write_text
+from wavedqm.formats.run_config import RUN_CONFIG_FILE
 from wavedqm.formats.wfm_writer import write_wfm
 from wavedqm.kernels.s2 import XrayReason
 from wavedqm.logs import get_logger
@@ -881,13 +882,15 @@ def simulate_field_scan(
     pair, sets one after another (set ``i`` with seed ``seed + i``), ``interval_s`` between
     files (across sets too). ``run_id`` defaults to :func:`run_id_from_dir`. After each set,
     ``run_dir/simulation_truth.json`` is rewritten atomically with the truths so far
-    (``run_id``, ``run_constants``, ``sets``: :meth:`SetTruth.to_dict`). Stops once ``stop``
+    (``run_id``, ``run_constants``, ``sets``: :meth:`SetTruth.to_dict`); ``run_dir/run.toml``
+    (:func:`write_run_config`) first. Stops once ``stop``
     is set (the last set may be partial). Extra ``set_kwargs`` go to :func:`write_set`.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     rid = run_id or run_id_from_dir(run_dir)
     run = set_kwargs.get("run") or ratag.RunConstants()
+    write_run_config(run_dir, sets, run)
     truths: list[SetTruth] = []
     for i, (gate, anode) in enumerate(sets):
         if stop is not None and stop.is_set():
@@ -922,20 +925,23 @@ def simulate_field_scan(
     return truths
 
 
-SIMULATION_CONFIG = "wavedqm-s2.toml"
-"""Written beside the sets: a wavedqm config whose ``[s2]`` fit ranges hold the simulated areas.
-The spec's defaults (ions 0–4, X-rays 0.6–20 mV·µs) cannot: an S2 that passes RaTag's duration
-cut (≥ 5 µs above 0.8 mV) has at least 4 mV·µs."""
-
-
-def write_simulation_config(run_dir: str | Path, truths: list[SetTruth]) -> Path:
-    """``RUN/wavedqm-s2.toml`` with fit ranges around the simulated ion and X-ray areas."""
-    ion_top = max(t.s2_mean_mv_us + 6 * t.s2_sigma_mv_us for t in truths)
-    xray_top = max(t.xray_mean_mv_us + 6 * t.xray_sigma_mv_us for t in truths)
+def write_run_config(
+    run_dir: str | Path,
+    sets: tuple[tuple[float, float], ...],
+    run: ratag.RunConstants | None = None,
+) -> Path:
+    """``RUN/run.toml`` (:mod:`wavedqm.formats.run_config`) with a ``[fit]`` table whose ranges
+    hold the simulated ion and X-ray areas of every set (mean + 6σ of the set models). The
+    spec's defaults (ions 0–4, X-rays 0.6–20 mV·µs) cannot: an S2 that passes RaTag's duration
+    cut (≥ 5 µs above 0.8 mV) has at least 4 mV·µs. Written before the first file, so that the
+    daemon reads it for the run's first file already."""
+    models = [set_model(gate, anode, run) for gate, anode in sets]
+    ion_top = max(m.s2_mean_mv_us + 6 * m.s2_sigma_mv_us for m in models)
+    xray_top = max(m.xray_mean_mv_us + 6 * m.xray_sigma_mv_us for m in models)
     text = (
         "# written by `wavedqm simulate wfm`: fit ranges that hold the simulated areas\n"
-        "[s2]\n"
+        "[fit]\n"
         f"ion_bin_cuts = [0.0, {ion_top:.1f}]\n"
         f"xray_bin_cuts = [5.0, {xray_top:.1f}]\n"
     )
-    return atomic_write_text(Path(run_dir) / SIMULATION_CONFIG, text)
+    return atomic_write_text(Path(run_dir) / RUN_CONFIG_FILE, text)

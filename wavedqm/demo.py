@@ -1,0 +1,194 @@
+"""``wavedqm demo``: simulated DAQs of every kind write into a watched folder while the daemon
+processes each file as it completes, serves the metrics, masks and reports, and writes the
+outputs; then the run report, and where to look.
+
+The simulated sources (:data:`SOURCES`) publish like real DAQs (temporary name, then rename):
+light ``.FLOW.hdf5`` files of a detector with faults on purpose (:data:`DEMO_FAULTS`) and a
+xenon-TPC field scan of FastFrame ``.wfm`` files. The demo ends when every simulated file is
+processed and its outputs are drawn (or at Ctrl-C); on a terminal it then keeps serving until
+Ctrl-C, so that ``/metrics`` and the images can be looked at.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from wavedqm.config import Config
+from wavedqm.daemon.app import DaemonApp
+from wavedqm.processors.router import FileResult
+
+Say = Callable[[str], None]
+"""Prints a line for the user (the CLI passes ``print``)."""
+
+DEMO_FAULTS = {
+    "dead": "1:9,6:40",
+    "clipped": "3:22",
+    "noisy": "4:5",
+    "baseline_off": "7:60",
+}
+"""The light detector's simulated faults (ADC:channel)."""
+DEMO_SETS = ((200.0, 2100.0), (800.0, 2700.0))
+"""Gate and anode voltages (V) of the simulated field scan's sets."""
+DEMO_WFM_FILES_PER_SET = 2
+DEMO_WFM_FRAMES = 150
+DEMO_RUN = "RUN_demo"
+SETTLE_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    out: Path
+    files: int = 5
+    """Light files to simulate."""
+    events: int = 40
+    """Events per light file."""
+    interval_s: float = 1.0
+    """Seconds between the files of each source."""
+    listen: str = "127.0.0.1:9108"
+    stay: bool = False
+    """Keep serving after the last file until Ctrl-C."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One simulated DAQ: how many files it publishes, and the function that publishes them
+    into the watched folder (returns when done or when ``stop`` is set)."""
+
+    name: str
+    files: Callable[[DemoOptions], int]
+    publish: Callable[[Path, DemoOptions, threading.Event, int], object]
+    """``publish(spool, options, stop, seed)``."""
+
+
+def _publish_light(spool: Path, opts: DemoOptions, stop: threading.Event, seed: int) -> object:
+    from wavedqm.simulate.flow import ChannelFaults, parse_channel_pairs, simulate_run
+
+    faults = ChannelFaults(**{k: parse_channel_pairs(v) for k, v in DEMO_FAULTS.items()})
+    return simulate_run(
+        spool, files=opts.files, events=opts.events, interval_s=opts.interval_s,
+        faults=faults, seed=seed, stop=stop,
+    )  # fmt: skip
+
+
+def _publish_field_scan(
+    spool: Path, opts: DemoOptions, stop: threading.Event, seed: int
+) -> object:
+    from wavedqm.simulate.wfm import simulate_field_scan
+
+    return simulate_field_scan(
+        spool / DEMO_RUN, sets=DEMO_SETS, files_per_set=DEMO_WFM_FILES_PER_SET,
+        frames_per_file=DEMO_WFM_FRAMES, interval_s=opts.interval_s, seed=seed, stop=stop,
+    )  # fmt: skip
+
+
+SOURCES: tuple[Source, ...] = (
+    Source("light .FLOW.hdf5", lambda o: o.files, _publish_light),
+    Source(
+        "field scan .wfm",
+        lambda o: len(DEMO_SETS) * DEMO_WFM_FILES_PER_SET,
+        _publish_field_scan,
+    ),
+)
+"""Every simulated DAQ of the demo."""
+
+
+def demo_config(opts: DemoOptions) -> Config:
+    out = opts.out
+    return Config().with_overrides(
+        watch={"paths": (str(out / "spool"),), "settle_seconds": SETTLE_SECONDS},
+        output={
+            "dir": str(out / "results"),
+            "state_dir": str(out / "state"),
+            "status_csv": str(out / "results" / "channel_status.csv"),
+        },
+        metrics={"listen": opts.listen},
+    )
+
+
+def run_demo(opts: DemoOptions, say: Say) -> int:
+    """The demo (module doc); 0 when every simulated file was processed without failure,
+    else 1 (a failure of a simulated file is a bug: its line says why)."""
+    cfg = demo_config(opts)
+    spool, results = Path(cfg.watch.paths[0]), Path(cfg.output.dir)
+    spool.mkdir(parents=True, exist_ok=True)
+    expected = sum(source.files(opts) for source in SOURCES)
+    done: list[FileResult] = []
+    all_done = threading.Event()
+
+    def on_file_done(path: Path, result: FileResult | None) -> None:
+        if result is None:  # deferred (its writer still held it): it comes back
+            return
+        done.append(result)
+        what = result.line() if result.ok else f"{path}: FAILED ({result.failure}) {result.error}"
+        say(f"  [{len(done)}/{expected}] {what}")
+        if len(done) >= expected:
+            all_done.set()
+
+    say("wavedqm demo: compiling the kernels (once after installing: about a minute; "
+        "later starts take about a second) ...")  # fmt: skip
+    app = DaemonApp(cfg, on_file_done)
+    started = time.perf_counter()
+    app.start()
+    say(f"  ready in {time.perf_counter() - started:.1f} s")
+    say(f"  metrics:  {app.url}/metrics   health: {app.url}/healthz")
+    for url in app.served_urls():
+        say(f"  latest:   {url}")
+    say(f"  outputs:  {results}   state: {cfg.output.state_dir}")
+    say("  simulated light faults: " + ", ".join(f"{k} {v}" for k, v in DEMO_FAULTS.items()))
+    say(f"simulated DAQs writing {expected} files into {spool}: "
+        + ", ".join(f"{s.files(opts)} {s.name}" for s in SOURCES))  # fmt: skip
+    stop = threading.Event()
+    seed = int(time.time()) % 100_000
+    daqs = [
+        threading.Thread(
+            target=source.publish,
+            args=(spool, opts, stop, seed + i),
+            name=f"simulated-daq-{i}",
+            daemon=True,
+        )
+        for i, source in enumerate(SOURCES)
+    ]
+    for daq in daqs:
+        daq.start()
+    try:
+        while not all_done.wait(0.2):
+            pass
+        say("all files processed; drawing the last masks, plots and PDF reports ...")
+        app.router.plots.wait_idle()
+        _run_report(results, say)
+        _where_to_look(app, results, say)
+        if opts.stay:
+            say(f"serving {app.url}/metrics and the images until Ctrl-C")
+            while True:
+                time.sleep(3600)
+    except KeyboardInterrupt:
+        say("interrupted: stopping")
+    finally:
+        stop.set()
+        for daq in daqs:
+            daq.join(timeout=30)
+        app.stop(timeout=30)
+    failed = [r for r in done if not r.ok]
+    if failed:
+        say(f"{len(failed)} of {len(done)} files FAILED (see their lines above)")
+    return 0 if len(done) >= expected and not failed else 1
+
+
+def _run_report(results: Path, say: Say) -> None:
+    from wavedqm.exporters.run_report import RUN_REPORT_FILE, collect_summaries, write_run_report
+
+    summaries = collect_summaries(results)
+    if summaries:
+        path = write_run_report(summaries, results / RUN_REPORT_FILE)
+        say(f"run report over {len(summaries)} light files: {path}")
+
+
+def _where_to_look(app: DaemonApp, results: Path, say: Say) -> None:
+    say("where to look:")
+    say(f"  {results}/<file>/summary.json, report.pdf, flatline.png, baseline.png (light)")
+    say(f"  {results}/{DEMO_RUN}/<set>/s2_results.json, {results}/{DEMO_RUN}/plots/*.png (S2)")
+    say(f"  {results}/reports/latest.pdf, {results}/images/*.png (served at {app.url}/...)")
