@@ -19,20 +19,17 @@ from structlog.testing import capture_logs
 from wavedqm import constants as C
 from wavedqm.analysis.channels import ChannelMap, default_channel_status
 from wavedqm.analysis.fractions import GRANULARITIES
-from wavedqm.analysis.history import (
-    HISTORY_FILE,
-    HISTORY_SCHEMA_VERSION,
-    Counts,
-    FileRecord,
-    HistoryError,
-    HistoryStore,
-    baseline_previous,
-    combine_spreads,
-)
+from wavedqm.analysis.history import Counts, FileRecord, baseline_previous, combine_spreads
 from wavedqm.analysis.intervals import clopper_pearson
 from wavedqm.analysis.light import FLAGS, SELECTIONS, LightAccumulator, LightResult
 from wavedqm.analysis.stats import Spread
 from wavedqm.config import LightConfig
+from wavedqm.exporters.history_store import (
+    HISTORY_FILE,
+    HISTORY_SCHEMA_VERSION,
+    HistoryError,
+    HistoryStore,
+)
 from wavedqm.formats.batch import WaveformBatch
 from wavedqm.kernels.light import light_features
 
@@ -370,7 +367,7 @@ def test_store_killed_by_sigkill_reopens(tmp_path, mode, expected):
         f"""
         import os, signal
         from test_history import three_records
-        from wavedqm.analysis.history import HistoryStore
+        from wavedqm.exporters.history_store import HistoryStore
         store = HistoryStore({str(path)!r})
         recs = three_records()
         store.append(recs[0])
@@ -559,7 +556,7 @@ def test_locked_store_is_not_set_aside(tmp_path):
     with HistoryStore(path):
         code = textwrap.dedent(
             f"""
-            from wavedqm.analysis.history import HistoryError, HistoryStore
+            from wavedqm.exporters.history_store import HistoryError, HistoryStore
             try:
                 HistoryStore({str(path)!r})
             except HistoryError as e:

@@ -20,7 +20,7 @@ from wavedqm.analysis.jump import JumpEvent
 from wavedqm.analysis.masks import baseline_cells, flatline_cells
 from wavedqm.analysis.spectra import SpectraAccumulator, SpectraResult
 from wavedqm.config import Config
-from wavedqm.exporters import plots
+from wavedqm.exporters import light_pages, plots
 from wavedqm.exporters import report as report_mod
 from wavedqm.exporters.report import (
     ReportInputs,
@@ -254,7 +254,7 @@ def test_a_failing_builder_gives_an_error_page_and_the_rest(
     def broken(*args: object, **kwargs: object) -> Figure:
         raise RuntimeError("the jump went wrong")
 
-    monkeypatch.setattr(plots, "jump_figure", broken)
+    monkeypatch.setattr(light_pages, "jump_figure", broken)
     path = tmp_path / "report.pdf"
     with capture_logs() as logs:
         outcome = write_file_report(path, inputs)
@@ -338,8 +338,8 @@ def test_fraction_figure_marks_groups_without_events() -> None:
     from wavedqm.analysis.fractions import Fraction
 
     frac = Fraction.from_counts(np.array([0, 3, 0]), np.array([0, 10, 5]))
-    fig = plots.fraction_figure("F", "tpc", {"beam": frac}, None, 0)
+    fig = light_pages.fraction_figure("F", "tpc", {"beam": frac}, None, 0)
     texts = [t.get_text() for t in fig.legends[0].get_texts()]
     assert texts == ["this file", plots.NO_EVENTS_LABEL]
     with pytest.raises(ValueError, match="granularity"):
-        plots.fraction_figure("F", "adc", {"beam": frac}, None, 0)
+        light_pages.fraction_figure("F", "adc", {"beam": frac}, None, 0)

@@ -1,19 +1,11 @@
-"""Generic figure builders for the PDF reports: every page is a ``matplotlib.figure.Figure``
-(no pyplot state), A4 landscape, and nothing here computes physics: the builders draw the
-arrays the analysis gives them.
-
-One plotting path per kind of page:
-
-- :func:`channel_series_figure`: a per-channel quantity (baseline, noise; ADC16) for a set of
-  ADCs — this file as points with asymmetric errors (one ``errorbar`` call per ADC), the
-  previous files as a step band (one ``fill_between`` per ADC);
-- :func:`fraction_figure`: a flag fraction (clipped, negative; %) with its Clopper–Pearson
-  interval at any granularity ("channel", "epcb", "tpc", "total") for several trigger
-  selections — one function, parameterised by the granularity;
-- :func:`spectra_figure`: power spectra (V², log y) per EPCB, regions of interest shaded;
-- :func:`jump_figure`: the waveform with the largest sample-to-sample jump;
-- :func:`text_figure`, :func:`table_figure`, :func:`trend_figure`, :func:`error_figure`:
-  the first page, tables, trends over files and the page that replaces a failed plot.
+"""The page kit of the PDF reports: every page is a ``matplotlib.figure.Figure`` (no pyplot
+state), A4 landscape, and nothing here computes physics: the builders draw the arrays the
+analysis gives them. This module holds the style every page shares (colours, sizes, title,
+footer, axes grids, legends, the previous-files step band) and the pages of any kind of data:
+:func:`text_figure`, :func:`table_figure`, :func:`trend_figure`, :func:`error_figure` (the
+first page, tables, trends over files and the page that replaces a failed plot). The light
+pages (per-channel series, fractions, spectra, jump) are in
+:mod:`wavedqm.exporters.light_pages`.
 
 Colours are the same on every page: this file / current values :data:`CURRENT_COLOUR` (blue),
 previous files :data:`PREVIOUS_COLOUR` (grey band), new problems :data:`PROBLEM_COLOUR` (red).
@@ -25,7 +17,7 @@ from outside (file names, configuration values, error messages) is drawn with
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -34,11 +26,6 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import NullLocator
-
-from wavedqm.analysis.fractions import Fraction
-from wavedqm.analysis.jump import JumpEvent
-from wavedqm.analysis.stats import Spread
 
 A4_LANDSCAPE_IN = (11.69, 8.27)
 """Page size (inches)."""
@@ -78,7 +65,7 @@ NO_EVENTS_LABEL = "no events over threshold"
 
 def page_figure(title: str) -> Figure:
     """An empty A4-landscape page with ``title`` as its suptitle. Layout is fixed (see
-    :func:`_grid`): no layout engine, so a page is laid out once, when it is saved."""
+    :func:`axes_grid`): no layout engine, so a page is laid out once, when it is saved."""
     fig = Figure(figsize=A4_LANDSCAPE_IN)
     fig.suptitle(title, fontsize=TITLE_SIZE, weight="bold", y=0.985, va="top", parse_math=False)
     return fig
@@ -96,13 +83,13 @@ def utc_text(t: float | None) -> str:
     return datetime.fromtimestamp(float(t), tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _style(ax: Axes) -> None:
+def style_axes(ax: Axes) -> None:
     ax.tick_params(labelsize=TICK_SIZE)
     ax.grid(True, color="0.9", lw=0.6)
     ax.set_axisbelow(True)
 
 
-def _step_band(
+def step_band(
     ax: Axes,
     x: np.ndarray,
     lo: np.ndarray,
@@ -130,7 +117,7 @@ def _step_band(
         ax.plot(edges, steps(mid), color=PREVIOUS_LINE_COLOUR, lw=1.0)
 
 
-def _shade_inactive(ax: Axes, x: np.ndarray, inactive: np.ndarray) -> None:
+def shade_inactive(ax: Axes, x: np.ndarray, inactive: np.ndarray) -> None:
     """Light background on positions that are not connected (one call)."""
     if not inactive.any():
         return
@@ -147,7 +134,7 @@ def _shade_inactive(ax: Axes, x: np.ndarray, inactive: np.ndarray) -> None:
     )
 
 
-def _panel_title(ax: Axes, text: str, *, above_top_axis: bool = False) -> None:
+def panel_title(ax: Axes, text: str, *, above_top_axis: bool = False) -> None:
     """Title at the top left of a panel. Its height is fixed (``y=1``, a padding that clears
     a top axis' labels when there is one): matplotlib's automatic placement measures every
     top tick label of every panel and costs a tenth of the drawing time."""
@@ -155,12 +142,12 @@ def _panel_title(ax: Axes, text: str, *, above_top_axis: bool = False) -> None:
     ax.set_title(text, fontsize=LABEL_SIZE, loc="left", y=1.0, pad=pad, parse_math=False)
 
 
-def _nonneg(a: np.ndarray) -> np.ndarray:
+def nonneg(a: np.ndarray) -> np.ndarray:
     """Error bar lengths: NaN and negative (rounding) become 0."""
     return np.clip(np.nan_to_num(np.asarray(a, dtype=np.float64)), 0.0, None)
 
 
-def _legend_handles(
+def legend_handles(
     n_previous: int, *, previous: bool, extra: Sequence[Line2D | Patch] = ()
 ) -> list[Line2D | Patch]:
     handles: list[Line2D | Patch] = [
@@ -179,7 +166,7 @@ def _legend_handles(
     return handles
 
 
-def _figure_legend(fig: Figure, handles: Sequence[Line2D | Patch]) -> None:
+def figure_legend(fig: Figure, handles: Sequence[Line2D | Patch]) -> None:
     fig.legend(
         handles=list(handles),
         loc="upper center",
@@ -190,7 +177,7 @@ def _figure_legend(fig: Figure, handles: Sequence[Line2D | Patch]) -> None:
     )
 
 
-def _grid(
+def axes_grid(
     fig: Figure,
     n_rows: int,
     n_cols: int,
@@ -217,467 +204,6 @@ def _grid(
         ),
     )
     return list(axes.ravel())
-
-
-# --- per-channel quantity ---------------------------------------------------------------------
-
-
-def channel_series_figure(
-    title: str,
-    y_label: str,
-    current: Spread,
-    previous: Spread | None,
-    n_previous: int,
-    *,
-    adcs: Sequence[int],
-    active: np.ndarray | None = None,
-    highlight: np.ndarray | None = None,
-    highlight_label: str = "new problem",
-    reference_lines: Sequence[float] = (),
-    reference_label: str = "configured limits",
-) -> Figure:
-    """One panel per ADC of ``adcs`` (2 × 2 for four ADCs), x = channel, y = the quantity.
-
-    ``current``/``previous``: (n_adcs, n_channels) medians with their low/high errors in the
-    units of ``y_label``; ``previous`` None (or ``n_previous`` 0) draws no band. ``active``:
-    bool (a, c), other channels are shaded and not drawn. ``highlight``: bool (a, c), channels
-    circled in red. ``reference_lines``: y values drawn dashed (e.g. the allowed range).
-    """
-    fig = page_figure(title)
-    n = len(adcs)
-    n_cols = 2 if n > 1 else 1
-    n_rows = -(-n // n_cols)
-    axes = _grid(fig, n_rows, n_cols, sharex=True, hspace=0.25)
-    median = np.asarray(current.median, dtype=np.float64)
-    n_channels = median.shape[1]
-    x = np.arange(n_channels, dtype=np.float64)
-    show_previous = previous is not None and n_previous > 0
-    for ax, adc in zip(axes, adcs, strict=False):
-        _style(ax)
-        keep = np.ones(n_channels, bool) if active is None else np.asarray(active[adc], bool)
-        _shade_inactive(ax, x, ~keep)
-        if show_previous and previous is not None:
-            p_mid = np.where(keep, previous.median[adc], np.nan)
-            _step_band(
-                ax,
-                x,
-                p_mid - previous.err_low[adc],
-                p_mid + previous.err_high[adc],
-                p_mid,
-                f"previous {n_previous} files",
-            )
-        y = np.where(keep, median[adc], np.nan)
-        ax.errorbar(
-            x,
-            y,
-            yerr=[_nonneg(current.err_low[adc]), _nonneg(current.err_high[adc])],
-            fmt="o",
-            ms=2.8,
-            lw=0.8,
-            color=CURRENT_COLOUR,
-            zorder=3,
-        )
-        if highlight is not None and np.any(highlight[adc] & keep):
-            cells = np.flatnonzero(highlight[adc] & keep)
-            ax.scatter(
-                x[cells],
-                y[cells],
-                s=70,
-                facecolors="none",
-                edgecolors=PROBLEM_COLOUR,
-                linewidths=1.4,
-                zorder=4,
-            )
-        for ref in reference_lines:
-            ax.axhline(ref, color=REFERENCE_COLOUR, ls="--", lw=0.9)
-        _panel_title(ax, f"ADC {adc}")
-        ax.set_ylabel(y_label, fontsize=LABEL_SIZE)
-    axes[0].set_xlim(-0.7, n_channels - 0.3)  # shared by every panel
-    axes[0].set_xticks(np.arange(0, n_channels, 8))
-    for ax in axes[len(adcs) :]:
-        ax.set_visible(False)
-    for ax in axes[-n_cols:]:
-        ax.set_xlabel("channel", fontsize=LABEL_SIZE)
-    extra: list[Line2D | Patch] = []
-    shown = np.ones(median.shape, bool) if active is None else np.asarray(active, bool)
-    if highlight is not None and np.any((highlight & shown)[list(adcs)]):
-        extra.append(
-            Line2D(
-                [],
-                [],
-                marker="o",
-                ls="",
-                ms=8,
-                mfc="none",
-                mec=PROBLEM_COLOUR,
-                mew=1.4,
-                label=highlight_label,
-            )
-        )
-    if reference_lines:
-        extra.append(Line2D([], [], color=REFERENCE_COLOUR, ls="--", label=reference_label))
-    if active is not None:
-        extra.append(Patch(facecolor=INACTIVE_COLOUR, edgecolor="0.8", label="not connected"))
-    _figure_legend(fig, _legend_handles(n_previous, previous=show_previous, extra=extra))
-    return fig
-
-
-# --- fractions: one path for every granularity --------------------------------------------------
-
-
-GRANULARITY_AXIS = {
-    "channel": "channel",
-    "epcb": "EPCB",
-    "tpc": "TPC",
-    "total": "",
-}
-
-
-@dataclass(frozen=True)
-class _FractionPanel:
-    """What one panel of :func:`fraction_figure` shows (1-d arrays over positions ``x``)."""
-
-    title: str
-    x: np.ndarray
-    current: Fraction
-    previous: Fraction | None
-    shown: np.ndarray
-    """bool: positions drawn (active channels)."""
-    top_axis: bool = False
-    """The panel has a top axis (its title goes above it)."""
-
-
-def _slice_fraction(f: Fraction, index: int | None) -> Fraction:
-    """The 1-d view of a fraction: row ``index`` of a (a, c) one, the whole of a 1-d one, a
-    length-1 array of a 0-d ("total") one."""
-
-    def cut(a: np.ndarray) -> np.ndarray:
-        a = np.asarray(a)
-        if a.ndim == 0:
-            return a.reshape(1)
-        return a[index] if index is not None else a
-
-    return Fraction(
-        k=cut(f.k), n=cut(f.n), fraction=cut(f.fraction), lower=cut(f.lower), upper=cut(f.upper)
-    )
-
-
-def _draw_fraction_panel(ax: Axes, panel: _FractionPanel, n_previous: int) -> float:
-    """Points with asymmetric Clopper–Pearson errors (one ``errorbar`` call), n = 0 hollow,
-    previous files as a step band. Returns the highest y drawn (%)."""
-    _style(ax)
-    x = panel.x
-    cur = panel.current
-    shown = panel.shown
-    _shade_inactive(ax, x, ~shown)
-    top = 0.0
-    if panel.previous is not None:
-        prev = panel.previous
-        has = shown & (prev.n > 0)
-        lo = np.where(has, 100 * prev.lower, np.nan)
-        hi = np.where(has, 100 * prev.upper, np.nan)
-        _step_band(
-            ax,
-            x,
-            lo,
-            hi,
-            np.where(has, 100 * prev.fraction, np.nan),
-            f"previous {n_previous} files",
-        )
-        if has.any():
-            top = max(top, float(np.nanmax(hi)))
-    with_events = shown & (cur.n > 0)
-    y = np.where(with_events, 100 * cur.fraction, np.nan)
-    ax.errorbar(
-        x,
-        y,
-        yerr=[
-            _nonneg(100 * (cur.fraction - cur.lower)) * with_events,
-            _nonneg(100 * (cur.upper - cur.fraction)) * with_events,
-        ],
-        fmt="o",
-        ms=3.2 if x.size > 16 else 5,
-        lw=0.9 if x.size > 16 else 1.4,
-        capsize=0 if x.size > 16 else 4,
-        color=CURRENT_COLOUR,
-        zorder=3,
-    )
-    if with_events.any():
-        top = max(top, float(np.nanmax(100 * cur.upper[with_events])))
-    if x.size <= 16:  # few positions: the counts behind each point
-        for xi, k, n, up in zip(
-            x[shown], cur.k[shown], cur.n[shown], cur.upper[shown], strict=True
-        ):
-            ax.annotate(
-                f"{int(k)}/{int(n)}",
-                (xi, 100 * float(up) if n > 0 else 0.0),
-                xytext=(0, 3),
-                textcoords="offset points",
-                ha="center",
-                va="bottom",
-                fontsize=TICK_SIZE,
-                color=CURRENT_COLOUR,
-            )
-    empty = shown & (cur.n == 0)
-    if empty.any():
-        ax.scatter(
-            x[empty],
-            np.zeros(int(empty.sum())),
-            s=18,
-            facecolors="none",
-            edgecolors=PREVIOUS_LINE_COLOUR,
-            linewidths=0.9,
-            zorder=3,
-        )
-    _panel_title(ax, panel.title, above_top_axis=panel.top_axis)
-    return top
-
-
-def fraction_figure(
-    title: str,
-    granularity: str,
-    fractions: Mapping[str, Fraction],
-    previous: Mapping[str, Fraction] | None,
-    n_previous: int,
-    *,
-    adcs: Sequence[int] | None = None,
-    active: np.ndarray | None = None,
-    groups_per_adc: int | None = None,
-    y_label: str = "fraction of events (%)",
-    selection_labels: Mapping[str, str] | None = None,
-) -> Figure:
-    """A flag fraction (%) at one granularity, one panel per selection (and per ADC for
-    "channel"), with 68% (or the configured) Clopper–Pearson intervals.
-
-    ``fractions``/``previous``: selection name -> :class:`Fraction` of this granularity
-    ((a, c) for "channel", (n_epcb,), (n_tpc,), 0-d for "total"); ``previous`` None (or
-    ``n_previous`` 0): no band. ``adcs``: the ADCs shown for "channel" (one row each, one
-    column per selection). ``active``: bool (a, c) for "channel": other channels shaded, not
-    drawn. ``groups_per_adc``: for "epcb", draws a separator and an "ADC a" label every so many
-    EPCBs. ``selection_labels``: panel titles per selection (default: the name).
-    Points whose denominator is 0 are drawn hollow at 0 ("no events over threshold").
-    """
-    if granularity not in GRANULARITY_AXIS:
-        raise ValueError(f"granularity: {granularity!r} (expected one of {list(GRANULARITY_AXIS)})")
-    selections = list(fractions)
-    labels = dict(selection_labels or {})
-    show_previous = previous is not None and n_previous > 0
-    fig = page_figure(title)
-
-    panels: list[_FractionPanel] = []
-    if granularity == "channel":
-        if adcs is None:
-            adcs = range(np.asarray(next(iter(fractions.values())).k).shape[0])
-        for adc in adcs:
-            for sel in selections:
-                cur = _slice_fraction(fractions[sel], adc)
-                shown = (
-                    np.ones(cur.k.shape, bool) if active is None else np.asarray(active[adc], bool)
-                )
-                prev = _slice_fraction(previous[sel], adc) if show_previous and previous else None
-                panels.append(
-                    _FractionPanel(
-                        f"ADC {adc} - {labels.get(sel, sel)}",
-                        np.arange(cur.k.size, dtype=np.float64),
-                        cur,
-                        prev,
-                        shown,
-                    )
-                )
-        n_rows, n_cols = len(list(adcs)), len(selections)
-    else:
-        for sel in selections:
-            cur = _slice_fraction(fractions[sel], None)
-            prev = _slice_fraction(previous[sel], None) if show_previous and previous else None
-            panels.append(
-                _FractionPanel(
-                    labels.get(sel, sel),
-                    np.arange(cur.k.size, dtype=np.float64),
-                    cur,
-                    prev,
-                    np.ones(cur.k.shape, bool),
-                    top_axis=granularity == "epcb" and bool(groups_per_adc),
-                )
-            )
-        n_rows, n_cols = (len(selections), 1) if granularity == "epcb" else (1, len(selections))
-
-    axes = _grid(
-        fig,
-        n_rows,
-        n_cols,
-        sharex=granularity == "channel",
-        top=0.865 if granularity == "epcb" else 0.885,
-    )
-    top = 0.0
-    for ax, panel in zip(axes, panels, strict=True):
-        top = max(top, _draw_fraction_panel(ax, panel, n_previous))
-    y_top = max(1.0, 1.08 * top)
-    any_empty = False
-    for ax, panel in zip(axes, panels, strict=True):
-        ax.set_ylim(-0.04 * y_top, y_top)
-        n_x = panel.x.size
-        ax.set_xlim(-0.7, n_x - 0.3) if n_x > 1 else ax.set_xlim(-1.5, 1.5)
-        any_empty |= bool(np.any(panel.shown & (panel.current.n == 0)))
-        if granularity == "channel":
-            if ax is axes[0]:  # shared by every panel
-                ax.set_xticks(np.arange(0, n_x, 8))
-        elif granularity == "epcb":
-            step = groups_per_adc or n_x
-            ax.set_xticks(np.arange(0, n_x, 2 if n_x <= 64 else 8))
-            for b in range(step, n_x, step):
-                ax.axvline(b - 0.5, color="0.45", lw=0.9)
-            if groups_per_adc:  # "ADC a" above each block of EPCBs, outside the data
-                top_axis = ax.secondary_xaxis("top")
-                centres = np.arange(0, n_x, step) + step / 2 - 0.5
-                top_axis.set_xticks(centres, labels=[f"ADC {i}" for i in range(centres.size)])
-                top_axis.tick_params(length=0, labelsize=TICK_SIZE, labelcolor="0.3")
-        elif granularity == "tpc":
-            ax.set_xticks(np.arange(n_x))
-        else:
-            ax.set_xticks([0], labels=["all channels"])
-    rows = [axes[i * n_cols : (i + 1) * n_cols] for i in range(n_rows)]
-    for row in rows:
-        row[0].set_ylabel(y_label, fontsize=LABEL_SIZE)
-    if GRANULARITY_AXIS[granularity]:
-        for ax in rows[-1]:
-            ax.set_xlabel(GRANULARITY_AXIS[granularity], fontsize=LABEL_SIZE)
-    extra: list[Line2D | Patch] = []
-    if any_empty:
-        extra.append(
-            Line2D(
-                [],
-                [],
-                marker="o",
-                ls="",
-                ms=5,
-                mfc="none",
-                mec=PREVIOUS_LINE_COLOUR,
-                label=NO_EVENTS_LABEL,
-            )
-        )
-    if active is not None and granularity == "channel":
-        extra.append(Patch(facecolor=INACTIVE_COLOUR, edgecolor="0.8", label="not connected"))
-    _figure_legend(fig, _legend_handles(n_previous, previous=show_previous, extra=extra))
-    return fig
-
-
-# --- spectra ----------------------------------------------------------------------------------
-
-
-def spectra_figure(
-    freq_mhz: np.ndarray,
-    epcb_spectra: np.ndarray,
-    *,
-    title: str = "Power spectra per EPCB",
-    epcb_per_adc: int,
-    adcs: Sequence[int],
-    roi_centres_mhz: Sequence[float] = (),
-    roi_half_width_mhz: float = 0.0,
-    y_label: str = "power per bin (V²)",
-) -> Figure:
-    """Power spectra per EPCB: one panel per ADC of ``adcs`` holding its ``epcb_per_adc``
-    EPCBs (global EPCB ``adc * epcb_per_adc + local``), log y, the DC bin (index 0) left out,
-    regions of interest shaded. ``epcb_spectra``: (n_epcb, n_bins) V² per bin; ``freq_mhz``:
-    (n_bins,) MHz."""
-    fig = page_figure(title)
-    n = len(adcs)
-    n_cols = 2 if n > 1 else 1
-    n_rows = -(-n // n_cols)
-    axes = _grid(fig, n_rows, n_cols, sharex=True)
-    freq = np.asarray(freq_mhz, dtype=np.float64)[1:]
-    power = np.asarray(epcb_spectra, dtype=np.float64)[:, 1:]
-    colours = [SERIES_COLOURS[i % len(SERIES_COLOURS)] for i in range(epcb_per_adc)]
-    for ax, adc in zip(axes, adcs, strict=False):
-        _style(ax)
-        for centre in roi_centres_mhz:
-            ax.axvspan(
-                centre - roi_half_width_mhz,
-                centre + roi_half_width_mhz,
-                color="#fee08b",
-                alpha=0.7,
-                lw=0,
-                zorder=0,
-            )
-        block = power[adc * epcb_per_adc : (adc + 1) * epcb_per_adc]
-        block = np.where(block > 0, block, np.nan)  # log axis: no zeros
-        ax.set_prop_cycle(color=colours[: block.shape[0]])
-        if np.isfinite(block).any():
-            ax.plot(freq, block.T, lw=0.8)  # one call: every EPCB of the ADC
-            ax.set_yscale("log")
-            ax.yaxis.set_minor_locator(NullLocator())  # decades only: minor ticks cost 0.1 s
-        else:
-            ax.text(
-                0.5,
-                0.5,
-                "no spectra for this ADC",
-                transform=ax.transAxes,
-                ha="center",
-                fontsize=TEXT_SIZE,
-            )
-        _panel_title(ax, f"ADC {adc}")
-        ax.set_ylabel(y_label, fontsize=LABEL_SIZE)
-        if freq.size:
-            ax.set_xlim(0, float(freq[-1]))
-    for ax in axes[len(adcs) :]:
-        ax.set_visible(False)
-    for ax in axes[-n_cols:]:
-        ax.set_xlabel("frequency (MHz)", fontsize=LABEL_SIZE)
-    handles: list[Line2D | Patch] = [
-        Line2D([], [], color=c, lw=1.5, label=f"EPCB {i}") for i, c in enumerate(colours)
-    ]
-    if len(roi_centres_mhz):
-        handles.append(Patch(facecolor="#fee08b", label="regions of interest"))
-    fig.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.96),
-        ncol=len(handles),
-        fontsize=TEXT_SIZE,
-        frameon=False,
-        title="EPCB of the ADC (median over its channels and events)",
-        title_fontsize=TEXT_SIZE,
-    )
-    return fig
-
-
-# --- jump ---------------------------------------------------------------------------------------
-
-
-TRIGGER_NAMES = {0: "self", 1: "beam"}
-
-
-def jump_figure(
-    jump: JumpEvent, *, title: str = "Largest sample-to-sample jump", zoom_samples: int = 25
-) -> Figure:
-    """The waveform (ADC16 counts against µs) with the largest |s[i+1] − s[i]| of the file:
-    the whole waveform, then ``± zoom_samples`` around the jump; the two samples marked."""
-    fig = page_figure(title)
-    top, bottom = _grid(fig, 2, 1)
-    t = jump.time_us()
-    s = np.asarray(jump.samples, dtype=np.float64)
-    i = int(jump.sample)
-    pair = np.array([i, min(i + 1, s.size - 1)])
-    lo, hi = max(0, i - zoom_samples), min(s.size, i + zoom_samples + 2)
-    for ax, sl in ((top, slice(None)), (bottom, slice(lo, hi))):
-        _style(ax)
-        ax.plot(t[sl], s[sl], color=CURRENT_COLOUR, lw=0.8, marker="." if ax is bottom else None)
-        ax.plot(t[pair], s[pair], "o", ms=6, mfc="none", mec=PROBLEM_COLOUR, mew=1.5)
-        ax.set_ylabel("sample (ADC16 counts)", fontsize=LABEL_SIZE)
-        ax.set_xlabel("time from the waveform start (µs)", fontsize=LABEL_SIZE)
-    if s.size:
-        top.axvspan(t[lo], t[hi - 1], color="#fee08b", alpha=0.6, lw=0, zorder=0)
-    trig = TRIGGER_NAMES.get(int(jump.trig_type), str(jump.trig_type))
-    top.set_title(
-        f"event {jump.event}, ADC {jump.adc}, channel {jump.channel}, {trig} trigger: "
-        f"|s[i+1] - s[i]| = {jump.jump_adc16} ADC16 counts at sample {i} "
-        f"(t = {t[i] if s.size else float('nan'):.3f} µs)",
-        fontsize=LABEL_SIZE,
-        loc="left",
-    )
-    bottom.set_title(
-        f"zoom: samples {lo} to {hi - 1} (the jump circled in red)", fontsize=LABEL_SIZE, loc="left"
-    )
-    return fig
 
 
 # --- text, tables, trends, errors ---------------------------------------------------------------
@@ -840,7 +366,7 @@ def trend_figure(
     ``time_labels``: per file (data start times), shown on a top axis at a few ticks."""
     fig = page_figure(title)
     n_rows = max(1, -(-len(panels) // n_cols))
-    axes = _grid(
+    axes = axes_grid(
         fig,
         n_rows,
         n_cols,
@@ -854,7 +380,7 @@ def trend_figure(
     ticks = _index_ticks(x.size)
     show_times = len(time_labels) == x.size and x.size > 0
     for k, (ax, panel) in enumerate(zip(axes, panels, strict=False)):
-        _style(ax)
+        style_axes(ax)
         n_series = len(panel.series)
         for i, s in enumerate(panel.series):
             colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
@@ -866,7 +392,7 @@ def trend_figure(
                 ax.errorbar(
                     xs,
                     y,
-                    yerr=[_nonneg(y - s.lower), _nonneg(s.upper - y)],
+                    yerr=[nonneg(y - s.lower), nonneg(s.upper - y)],
                     fmt="o-",
                     ms=3,
                     lw=1,
@@ -882,7 +408,7 @@ def trend_figure(
         if panel.integer_y:
             ax.yaxis.get_major_locator().set_params(integer=True)
             ax.set_ylim(bottom=-0.5)
-        _panel_title(ax, panel.title, above_top_axis=show_times and k < n_cols)
+        panel_title(ax, panel.title, above_top_axis=show_times and k < n_cols)
         ax.set_ylabel(panel.y_label, fontsize=LABEL_SIZE)
         if panel.series and panel_legends:
             ax.legend(

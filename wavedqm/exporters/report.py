@@ -47,7 +47,7 @@ from wavedqm.analysis.light import LightResult
 from wavedqm.analysis.masks import baseline_cells, flatline_cells
 from wavedqm.analysis.spectra import SpectraResult
 from wavedqm.atomic import atomic_open
-from wavedqm.exporters import plots
+from wavedqm.exporters import light_pages, plots
 from wavedqm.exporters.masks import BASELINE_STYLE, FLATLINE_STYLE, render_mask
 from wavedqm.logs import get_logger
 
@@ -260,7 +260,7 @@ def build_pages(inputs: ReportInputs) -> list[Page]:
         for adcs in groups:
             t = f"{quantity.capitalize()} per channel, {_adc_range(adcs)}"
             builder = partial(
-                plots.channel_series_figure,
+                light_pages.channel_series_figure,
                 t,
                 y_label,
                 current,
@@ -274,7 +274,7 @@ def build_pages(inputs: ReportInputs) -> list[Page]:
 
     if inputs.jump is not None:
         t = "Largest sample-to-sample jump"
-        pages.append((t, partial(plots.jump_figure, inputs.jump, title=t)))
+        pages.append((t, partial(light_pages.jump_figure, inputs.jump, title=t)))
 
     if inputs.spectra is not None:
         spectra = inputs.spectra
@@ -295,7 +295,7 @@ def build_pages(inputs: ReportInputs) -> list[Page]:
                 if adcs is not None:
                     t += f", {_adc_range(adcs)}"
                 builder = partial(
-                    plots.fraction_figure,
+                    light_pages.fraction_figure,
                     t,
                     gran,
                     current,
@@ -331,7 +331,7 @@ def build_pages(inputs: ReportInputs) -> list[Page]:
 def _spectra_page(
     title: str, spectra: SpectraResult, cmap: ChannelMap, adcs: Sequence[int]
 ) -> Figure:
-    return plots.spectra_figure(
+    return light_pages.spectra_figure(
         spectra.freq_mhz,
         spectra.epcb_median(cmap),
         title=title,

@@ -22,14 +22,7 @@ from typing import Any
 import numpy as np
 
 from wavedqm.analysis.channels import ChannelMap, default_channel_status, read_channel_status
-from wavedqm.analysis.history import (
-    HISTORY_FILE,
-    FileRecord,
-    HistoryError,
-    HistoryStore,
-    Rollup,
-    baseline_previous,
-)
+from wavedqm.analysis.history import FileRecord, Rollup, baseline_previous
 from wavedqm.analysis.jump import JumpEvent
 from wavedqm.analysis.jumps import JumpTracker
 from wavedqm.analysis.light import LightAccumulator, LightResult, channel_status
@@ -38,6 +31,7 @@ from wavedqm.analysis.spectra import SpectraAccumulator, SpectraResult
 from wavedqm.analysis.streaks import update_dead_streaks
 from wavedqm.constants import DEAD_STREAKS_FILE, IMAGES_DIR
 from wavedqm.errors import InputFileError
+from wavedqm.exporters.history_store import HISTORY_FILE, HistoryError, HistoryStore
 from wavedqm.exporters.light_metrics import LightMetrics
 from wavedqm.exporters.light_state import (
     light_summary_document,
