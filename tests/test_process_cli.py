@@ -82,25 +82,36 @@ def test_process_known_dead_channels_are_not_new(tmp_path: Path) -> None:
     assert summary["known_dead_channels"] == [[0, 5]]
 
 
-def test_process_charge_only_file_gives_empty_light_result(
+def test_process_charge_only_file_gives_a_charge_section_and_no_light(
     tmp_path: Path, shared_dir: Path, capsys: pytest.CaptureFixture
 ) -> None:
-    """With only the light and S2 processors, a charge-only file gives no data to any of
-    them: a failure (no_data) that says so, its light section empty, the input untouched."""
+    """The real 2x2 charge-only file: the charge processor accumulates its hits (success),
+    the light processor says "no light data"; the input is untouched."""
     sample = shared_dir / "data" / "flow" / "UCD_2x2_sample_data.hdf5"
     before = sample.stat()
     out = tmp_path / "out"
     code = main(["process", str(sample), "--out", str(out), "--state", str(tmp_path / "state")])
-    assert code == 1
-    assert "no data for any processor (light: none in the file)" in capsys.readouterr().err
+    assert code == 0
+    line = capsys.readouterr().out
+    assert "light: no light data" in line and "charge: 15297 hits" in line
     summary = json.loads((out / sample.name / "summary.json").read_text())
     assert summary["has_light"] is False
-    assert summary["has_charge"] is True
-    assert summary["events"] == 0
     assert summary["light"] is None
-    assert summary["dead_channels"] == []
+    assert summary["charge"]["hits"] == 15297
+    assert summary["charge"]["events"] == 100
     after = sample.stat()
     assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+def test_charge_only_file_with_the_charge_processor_off_is_no_data(
+    tmp_path: Path, shared_dir: Path, capsys: pytest.CaptureFixture
+) -> None:
+    sample = shared_dir / "data" / "flow" / "UCD_2x2_sample_data.hdf5"
+    config = tmp_path / "c.toml"
+    config.write_text('[processors]\ndisabled = ["charge"]\n')
+    args = ["process", str(sample), "--config", str(config), "--out", str(tmp_path / "o")]
+    assert main([*args, "--state", str(tmp_path / "s")]) == 1
+    assert "no data for any processor (light: none in the file)" in capsys.readouterr().err
 
 
 def test_process_exit_codes_and_one_line_per_failure(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from wavedqm import __version__
+from wavedqm import __version__, cli_voxels
 from wavedqm.config import Config, load_config, parse_listen
 from wavedqm.errors import ConfigError, FileNotReady, InputFileError, UsageError
 from wavedqm.logs import configure_logging, get_logger
@@ -69,7 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     for fault in ("dead", "clipped", "noisy", "baseline-off", "negative"):
         flow.add_argument(f"--{fault}", default="", metavar="ADC:CH,...")
     flow.add_argument("--gzip", action="store_true", help="gzip-compress the waveforms")
-    flow.add_argument("--with-charge", action="store_true", help="add a charge section")
+    flow.add_argument(
+        "--with-charge",
+        action="store_true",
+        help="add charge hits: tracks, a dead region, hits out of bounds, disabled hits, and the "
+        "detector geometry",
+    )
     flow.add_argument("--seed", type=int, default=0)
     flow.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
 
@@ -125,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="what a file holds")
     inspect.add_argument("file", metavar="FILE")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    cli_voxels.add_parser(sub)
     return parser
 
 
@@ -431,6 +437,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "report": cmd_report,
     "inspect": cmd_inspect,
+    "voxels": lambda args: cli_voxels.run(args),
 }
 
 

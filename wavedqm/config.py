@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 import tomllib
 import types
 import typing
@@ -154,6 +155,24 @@ class S2Config:
 
 
 @dataclass(frozen=True)
+class ChargeConfig:
+    """Charge hits of ``.FLOW.hdf5`` files accumulated into a 3D voxel grid per run."""
+
+    voxel_size_cm: tuple[float, float, float] = C.VOXEL_SIZE_CM
+    """Voxel size (cm) of the grid made from the file's ``det_bounds``, or of ``origin_cm``."""
+    origin_cm: tuple[float, ...] = ()
+    """With ``shape``: a fixed grid from the config (cm), instead of the file's det_bounds."""
+    shape: tuple[int, ...] = ()
+    """Voxels along x, y, z of the fixed grid."""
+    run_pattern: str = ""
+    """Regular expression on the file name whose group ``run`` (or first group) names the
+    run a file belongs to; empty: the file's folder is its run."""
+    low_hits_threshold: int = C.VOXEL_LOW_HITS
+    """Voxels with fewer hits are counted in the low-statistics fraction."""
+    plots: bool = True
+
+
+@dataclass(frozen=True)
 class ProcessorsConfig:
     """Which processors run (``wavedqm.processors.registry``): all registered ones but these."""
 
@@ -182,6 +201,7 @@ class Config:
     history: HistoryConfig = field(default_factory=HistoryConfig)
     s2: S2Config = field(default_factory=S2Config)
     processors: ProcessorsConfig = field(default_factory=ProcessorsConfig)
+    charge: ChargeConfig = field(default_factory=ChargeConfig)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A copy with ``section={key: value}`` applied; ``None`` values are ignored."""
@@ -266,6 +286,25 @@ def _build(cls: type, raw: dict[str, Any], section: str) -> Any:
     return obj
 
 
+def _validate_charge(obj: ChargeConfig) -> None:
+    if min(obj.voxel_size_cm) <= 0:
+        raise ConfigError(f"charge.voxel_size_cm: {list(obj.voxel_size_cm)} (expected > 0)")
+    if bool(obj.origin_cm) != bool(obj.shape) or (
+        obj.origin_cm and (len(obj.origin_cm) != 3 or len(obj.shape) != 3)
+    ):
+        raise ConfigError(
+            f"charge.origin_cm {list(obj.origin_cm)} / charge.shape {list(obj.shape)}: "
+            "expected both (three values each) or neither"
+        )
+    if obj.shape and min(obj.shape) < 1:
+        raise ConfigError(f"charge.shape: {list(obj.shape)} (expected positive sizes)")
+    if obj.run_pattern:
+        try:
+            re.compile(obj.run_pattern)
+        except re.error as err:
+            raise ConfigError(f"charge.run_pattern: {obj.run_pattern!r}: {err}") from None
+
+
 def _validate(obj: Any, section: str) -> None:
     """Range checks that types alone cannot express."""
     if isinstance(obj, LightConfig):
@@ -296,6 +335,8 @@ def _validate(obj: Any, section: str) -> None:
             )
         if isinstance(value, int) and value < 0:
             raise ConfigError(f"history.previous_files: {value} (expected >= 0)")
+    if isinstance(obj, ChargeConfig):
+        _validate_charge(obj)
     if isinstance(obj, MetricsConfig):
         parse_listen(obj.listen)
     if isinstance(obj, ReaderConfig) and obj.chunk_bytes < 2**20:

@@ -190,3 +190,11 @@ RATAG_ION_BIN_CUTS = (0.0, 4.0)
 RATAG_XRAY_BIN_CUTS = (0.6, 20.0)
 """Gaussian fit range of X-ray S2 areas (mV·µs)."""
 RATAG_CI95_Z = 1.96
+
+# --- charge hits and voxels --------------------------------------------------------------------
+VOXEL_SIZE_CM = (2.0, 2.0, 2.0)
+"""Default voxel size of the grid made from a file's det_bounds (cm)."""
+VOXEL_LOW_HITS = 5
+"""Voxels with fewer hits count as low-statistics in the diagnostics."""
+VOXELS_DIR = "voxels"
+"""Folder of the run voxel outputs (``OUT/voxels/<run>/``) and state (``STATE/voxels/``)."""

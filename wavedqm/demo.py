@@ -70,7 +70,7 @@ def _publish_light(spool: Path, opts: DemoOptions, stop: threading.Event, seed: 
     faults = ChannelFaults(**{k: parse_channel_pairs(v) for k, v in DEMO_FAULTS.items()})
     return simulate_run(
         spool, files=opts.files, events=opts.events, interval_s=opts.interval_s,
-        faults=faults, seed=seed, stop=stop,
+        faults=faults, seed=seed, stop=stop, with_charge=True,
     )  # fmt: skip
 
 
@@ -86,7 +86,7 @@ def _publish_field_scan(
 
 
 SOURCES: tuple[Source, ...] = (
-    Source("light .FLOW.hdf5", lambda o: o.files, _publish_light),
+    Source("light+charge .FLOW.hdf5", lambda o: o.files, _publish_light),
     Source(
         "field scan .wfm",
         lambda o: len(DEMO_SETS) * DEMO_WFM_FILES_PER_SET,
@@ -190,5 +190,6 @@ def _run_report(results: Path, say: Say) -> None:
 def _where_to_look(app: DaemonApp, results: Path, say: Say) -> None:
     say("where to look:")
     say(f"  {results}/<file>/summary.json, report.pdf, flatline.png, baseline.png (light)")
+    say(f"  {results}/voxels/<run>/voxels.h5, voxel_summary.txt, voxel_*.png (charge)")
     say(f"  {results}/{DEMO_RUN}/<set>/s2_results.json, {results}/{DEMO_RUN}/plots/*.png (S2)")
     say(f"  {results}/reports/latest.pdf, {results}/images/*.png (served at {app.url}/...)")

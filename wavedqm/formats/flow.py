@@ -139,7 +139,7 @@ def _open_error(path: Path, err: OSError) -> Exception:
     return InputFileError(path, "read_error", f"cannot open the HDF5 file ({msg})")
 
 
-def _data_error(path: Path, err: Exception, what: str) -> InputFileError:
+def data_error(path: Path, err: Exception, what: str) -> InputFileError:
     """The wavedqm error for a failure while reading tables of an open file."""
     msg = str(err)
     low = msg.lower()
@@ -257,7 +257,7 @@ def _light_layout(f: h5py.File, path: Path) -> _LightLayout:
     return _LightLayout(events, wvfm, len(wvfm), n_adcs, n_channels, n_samples, event_mem_dtype)
 
 
-def _compression_name(dset: h5py.Dataset) -> str | None:
+def compression_name(dset: h5py.Dataset) -> str | None:
     parts = []
     if dset.compression is not None:
         parts.append(str(dset.compression))
@@ -346,7 +346,7 @@ def _build_info(f: h5py.File, path: Path, layout: _LightLayout | None) -> FlowIn
         n_adcs=layout.n_adcs if layout else 0,
         n_channels=layout.n_channels if layout else 0,
         n_samples=layout.n_samples if layout else 0,
-        compression=_compression_name(wvfm) if wvfm is not None else None,
+        compression=compression_name(wvfm) if wvfm is not None else None,
         chunk_rows=int(chunks[0]) if chunks else None,
         time_start_s=t0,
         time_end_s=t1,
@@ -363,7 +363,7 @@ def _describe(f: h5py.File, path: Path) -> tuple[_LightLayout | None, FlowInfo]:
     except InputFileError:
         raise
     except (OSError, RuntimeError, KeyError, ValueError) as err:
-        raise _data_error(path, err, "reading the file's tables") from err
+        raise data_error(path, err, "reading the file's tables") from err
     return layout, info
 
 
@@ -479,7 +479,7 @@ class FlowLightReader:
             try:
                 self._setup(direct_chunks)
             except (OSError, RuntimeError) as err:
-                raise _data_error(self.path, err, "opening the light waveform table") from err
+                raise data_error(self.path, err, "opening the light waveform table") from err
         except BaseException:
             self.close()
             raise
@@ -591,11 +591,11 @@ class FlowLightReader:
                         buf = self._buffers[0]
                         self._read_samples(a, b, buf)
                 except (OSError, RuntimeError, ValueError, zlib.error) as err:
-                    raise _data_error(self.path, err, what) from err
+                    raise data_error(self.path, err, what) from err
                 try:
                     valid, trig, times = meta.rows(a, b)
                 except (OSError, RuntimeError, ValueError) as err:
-                    raise _data_error(self.path, err, what) from err
+                    raise data_error(self.path, err, what) from err
                 yield WaveformBatch(
                     samples=buf[: b - a],
                     valid=valid,

@@ -32,6 +32,7 @@ class Registration:
 
 REGISTRY: list[Registration] = [
     Registration("light", "wavedqm.processors.light:LightProcessor", (FLOW_FORMAT,)),
+    Registration("charge", "wavedqm.processors.charge:ChargeProcessor", (FLOW_FORMAT,)),
     Registration("s2", "wavedqm.processors.s2:S2Processor", (WFM_FORMAT,)),
 ]
 """Every processor, in the order they see a file (and their sections appear in summary.json)."""

@@ -48,6 +48,7 @@ from numba import njit
 from wavedqm import constants as C
 from wavedqm.config import parse_channel_list
 from wavedqm.logs import get_logger
+from wavedqm.simulate.charge import track_hits, write_geometry
 
 log = get_logger(__name__)
 
@@ -87,8 +88,6 @@ NOISE_POOL_SIZE = 1 << 22
 EVENT_PERIOD_MS = 10
 ADC_SERIALS = tuple(range(101, 101 + C.LIGHT_N_ADCS))
 GZIP_LEVEL = 4
-CHARGE_HITS_PER_EVENT = (20, 300)
-CHARGE_BOUNDS_CM = ((-63.9, 63.9), (-62.0, 62.0), (-64.5, 64.5))
 
 
 def event_dtype(n_adcs: int = C.LIGHT_N_ADCS, n_channels: int = C.LIGHT_N_CHANNELS) -> np.dtype:
@@ -494,9 +493,12 @@ def _write_charge(
     utime_ms: np.ndarray,
     filters: dict[str, Any],
 ) -> tuple[int, int]:
-    """A charge section with one charge event per light event (spec fields)."""
+    """A charge section with one charge event per light event (spec fields): tracks with a
+    dead region, out-of-bounds and disabled hits (:mod:`wavedqm.simulate.charge`), and the
+    geometry the voxel grid is made from."""
     n = trig.shape[0]
-    nhit = rng.integers(*CHARGE_HITS_PER_EVENT, size=n)
+    sim = track_hits(rng, n)
+    nhit = sim.per_event
     total = int(nhit.sum())
     ev = np.zeros(n, CHARGE_EVENT_DTYPE)
     ev["id"] = np.arange(n)
@@ -508,8 +510,8 @@ def _write_charge(
     ev["n_ext_trigs"] = trig == C.TRIG_BEAM
     hits = np.zeros(total, CHARGE_HIT_DTYPE)
     hits["id"] = np.arange(total)
-    for axis, (lo, hi) in zip("xyz", CHARGE_BOUNDS_CM, strict=True):
-        hits[axis] = rng.uniform(lo, hi, size=total)
+    hits["x"], hits["y"], hits["z"] = sim.x, sim.y, sim.z
+    hits["is_disabled"] = sim.disabled
     hits["t_drift"] = rng.uniform(0, 2000, size=total)
     hits["ts_pps"] = np.repeat(ev["ts_start"].astype(np.uint64), nhit) + hits["t_drift"].astype(
         np.uint64
@@ -518,8 +520,8 @@ def _write_charge(
     hits["io_channel"] = rng.integers(1, 33, size=total)
     hits["chip_id"] = rng.integers(11, 111, size=total)
     hits["channel_id"] = rng.integers(0, 64, size=total)
-    hits["Q_raw"] = rng.uniform(2, 55, size=total)
-    hits["Q"] = hits["Q_raw"]
+    hits["Q"] = sim.q
+    hits["Q_raw"] = sim.q * 1.02
     hits["E"] = hits["Q"] * 0.0336
     ev["ADC"] = np.add.reduceat(hits["Q_raw"], np.r_[0, np.cumsum(nhit)[:-1]])
     ev_dset = _table(f, "charge/events/data", CHARGE_EVENT_DTYPE, filters)
@@ -532,6 +534,7 @@ def _write_charge(
     _append(r1, _regions(0, np.ones(total, dtype=np.int64)))
     f["charge/events"].attrs["classname"] = "ChargeEventBuilder"
     f["charge/calib_prompt_hits"].attrs["classname"] = "CalibHitBuilder"
+    write_geometry(f)
     return n, total
 
 
