@@ -48,6 +48,7 @@ def _publish(daemon: Daemon, index: int, dead: tuple[tuple[int, int], ...]) -> N
         seed=index,
         detector_seed=99,
         faults=ChannelFaults(dead=dead),
+        with_charge=True,
     )
     wait_for(
         lambda: (daemon.value("wavedqm_files_processed_total") or 0) >= index,

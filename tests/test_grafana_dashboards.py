@@ -92,9 +92,13 @@ def exported_names() -> set[str]:
 
 @pytest.fixture(scope="module")
 def one_file(tmp_path_factory: pytest.TempPathFactory, flow_file) -> tuple[Router, Path]:
-    """Metrics and output folder after the pipeline processed one simulated light file."""
+    """Metrics and output folder after the router processed one simulated light + charge
+    file."""
     path, _ = flow_file(
-        n_events=30, seed=7, faults=ChannelFaults(dead=((1, 9),), clipped=((3, 22),))
+        n_events=30,
+        seed=7,
+        faults=ChannelFaults(dead=((1, 9),), clipped=((3, 22),)),
+        with_charge=True,
     )
     root = tmp_path_factory.mktemp("grafana_one_file")
     cfg = Config().with_overrides(
@@ -180,9 +184,11 @@ def test_overview_settings_and_rows(overview: dict[str, Any]) -> None:
         else:
             assert r["panels"] == [], "an expanded row's panels belong at the top level"
     by_title = {r["title"]: r for r in rows}
-    for title in ("S2 (xenon TPC)", "Voxels"):
-        (child,) = by_title[title]["panels"]
-        assert child["type"] == "text" and "arrive" in child["options"]["content"]
+    (child,) = by_title["S2 (xenon TPC)"]["panels"]
+    assert child["type"] == "text" and "arrive" in child["options"]["content"]
+    voxels = " ".join(t["expr"] for p in by_title["Voxels"]["panels"] for t in p.get("targets", []))
+    for metric in ("wavedqm_voxel_dead_region_ratio", "wavedqm_charge_hits_rejected_total"):
+        assert metric in voxels, metric
 
 
 def test_panel_ids_are_unique_across_rows(overview: dict[str, Any]) -> None:
@@ -497,7 +503,12 @@ def test_image_panels_point_at_the_daemon_masks(overview: dict[str, Any]) -> Non
     defaults = variable_values(overview)
     assert defaults["wavedqm_url"] == "http://127.0.0.1:9108"
     paths = sorted(urlsplit(expand_variables(s, defaults)).path for s in sources.values())
-    assert paths == ["/images/baseline.png", "/images/flatline.png"]
+    assert paths == [
+        "/images/baseline.png",
+        "/images/flatline.png",
+        "/images/voxel_charge.png",
+        "/images/voxel_occupancy.png",
+    ]
     for src in sources.values():
         url = expand_variables(src, defaults | {"__to": "1700000000000"})
         assert url.startswith("http://127.0.0.1:9108/images/"), url

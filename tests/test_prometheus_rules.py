@@ -97,6 +97,7 @@ def test_the_expected_alerts_exist() -> None:
         "WavedqmBaselineShift",
         "WavedqmClippingHigh",
         "WavedqmNoiseHigh",
+        "WavedqmVoxelDeadRegion",
     }
 
 
@@ -109,7 +110,7 @@ def test_every_alert_has_severity_and_crew_annotations(rule: dict[str, Any]) -> 
         assert str(annotations.get(key, "")).strip(), f"{rule['alert']} lacks {key}"
     # one line the crew can act on: what to check and whom to call
     assert "\n" not in annotations["runbook"].strip()
-    assert "LRS expert" in annotations["runbook"]
+    assert re.search(r"(LRS|charge-readout) expert", annotations["runbook"])
     assert "for" in rule, f"{rule['alert']} has no explicit for:"
     if PER_CHANNEL_METRICS.search(rule["expr"]):
         for label in ("adc", "channel"):
@@ -184,8 +185,17 @@ def _broken_copy(tmp_path: Path, old: str, new: str) -> list[Path]:
         ),
         # without the absolute floor a quiet channel would page
         ("WavedqmNoiseHigh", "wavedqm_channel_noise_adc > 50\n", "wavedqm_channel_noise_adc > 0\n"),
+        # without the statistics gate a run's first files (few hits) would page
+        (
+            "WavedqmVoxelDeadRegion",
+            "wavedqm_voxel_mean_hits_per_occupied >= 20",
+            "wavedqm_voxel_mean_hits_per_occupied >= 0",
+        ),
     ],
-    ids=["dead>=3", "dead>=1", "no-files-ignores-config", "baseline-nan", "noise-no-floor"],
+    ids=[
+        "dead>=3", "dead>=1", "no-files-ignores-config", "baseline-nan", "noise-no-floor",
+        "voxel-no-statistics-gate",
+    ],
 )
 def test_unit_tests_catch_a_broken_rule(tmp_path: Path, alert: str, old: str, new: str) -> None:
     """The unit tests are not vacuous: the same tests fail against a subtly wrong rule."""

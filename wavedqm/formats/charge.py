@@ -215,3 +215,40 @@ def hit_chunks(
 def open_charge(path: Path) -> h5py.File:
     """The file opened read-only (``open_flow``'s errors)."""
     return open_flow(Path(path))
+
+
+def _datasets(f: h5py.File) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+
+    def visit(name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset):
+            out.append(
+                {
+                    "name": name,
+                    "shape": list(obj.shape),
+                    "chunks": list(obj.chunks) if obj.chunks else None,
+                    "compression": compression_name(obj),
+                }
+            )
+
+    f.visititems(visit)
+    return out
+
+
+def inspect_flow_file(path: str | Path) -> dict[str, Any]:
+    """What ``wavedqm inspect`` shows of a ``.FLOW.hdf5`` file: the light description
+    (:func:`wavedqm.formats.flow.inspect_flow`), the charge readout (hits, fields, chunking,
+    compression, geometry) and every dataset with its shape, chunks and compression."""
+    from wavedqm.formats.flow import inspect_flow
+
+    path = Path(path)
+    info = inspect_flow(path).to_dict()
+    with open_flow(path) as f:
+        try:
+            charge = charge_info(f, path)
+        except InputFileError as err:
+            info["charge"] = {"error": str(err)}
+        else:
+            info["charge"] = None if charge is None else charge.to_dict()
+        info["datasets"] = _datasets(f)
+    return info

@@ -60,7 +60,7 @@ FLOW_FORMAT = FileFormat(
     # HDF5 allows a user block: the signature may sit at 512, 1024, ... (h5py finds it)
     suffixes=(".hdf5", ".h5"),
     description="an HDF5 file (.FLOW.hdf5)",
-    inspect="wavedqm.formats.flow:inspect_flow_dict",
+    inspect="wavedqm.formats.charge:inspect_flow_file",
 )
 WFM_FORMAT = FileFormat(
     WFM,
