@@ -22,6 +22,7 @@ import bench_process
 import bench_report
 import bench_s2
 import bench_s2_pipeline
+import bench_shots
 import bench_spectra
 import bench_voxels
 
@@ -46,6 +47,9 @@ def main() -> None:
             n_hits=500_000 if args.quick else 5_000_000,
             repeats=1 if args.quick else 3,
             file_hits=500_000 if args.quick else 5_000_000,
+        ),
+        "shots": bench_shots.run(
+            n_samples=100_000 if args.quick else 1_000_000, repeats=1 if args.quick else 3
         ),
     }
     if args.json:

@@ -11,6 +11,7 @@ import pytest
 
 from wavedqm.dashboards import load_dashboards, panel_queries
 from wavedqm.simulate.flow import ChannelFaults, publish_flow_file
+from wavedqm.simulate.shots import simulate_shots
 
 from daemonutil import Daemon, start_daemon
 from netutil import wait_for
@@ -60,7 +61,9 @@ def _publish(daemon: Daemon, index: int, dead: tuple[tuple[int, int], ...]) -> N
 def test_panel_queries_return_data_after_one_file(stack) -> None:
     daemon, prom, _ = stack
     _publish(daemon, 1, ())
-    wait_for(lambda: query(prom, "wavedqm_files_processed_total >= 1"), 20, what="scraped")
+    simulate_shots(daemon.spool / "shots", shots=1, n_samples=500)
+    wait_for(lambda: daemon.value("wavedqm_shots_processed_total") == 1, 30, what="shot")
+    wait_for(lambda: query(prom, "wavedqm_shots_processed_total >= 1"), 20, what="scraped")
     time.sleep(3)  # a few more scrapes, so rate()/increase() have two samples
     dashboards = load_dashboards(GRAFANA)
     assert dashboards, "no dashboards found"

@@ -34,4 +34,12 @@ def test_demo_processes_every_file_and_writes_outputs(tmp_path: Path) -> None:
             assert (folder / name).stat().st_size > 1000, name
     assert (results / "reports" / "latest.pdf").is_file()
     assert list((results / "RUN_demo" / "plots").glob("*_s2_histogram.png"))
+    assert any("shots: shot 0012 of shots_demo" in line for line in progress)
+    assert any("photodiode: low_signal" in line or "noisy_baseline" in line for line in progress)
+    shots = results / "shots_demo"
+    assert len(list(shots.glob("[0-9]*.json"))) == 12
+    for name in ("shot_metrics.csv", "shot_report.pdf", "shot_report.md", "trends_vs_shot.png"):
+        assert (shots / name).stat().st_size > 500, name
+    assert (results / "images" / "shot_overlay.png").is_file()
+    assert list((results / "voxels").glob("*/voxels.h5"))
     assert "metrics:  http://127.0.0.1:" in done.stdout

@@ -32,6 +32,7 @@ from wavedqm.dashboards import (
 )
 from wavedqm.processors.router import Router
 from wavedqm.simulate.flow import ChannelFaults
+from wavedqm.simulate.shots import simulate_shots
 
 REPO = Path(__file__).resolve().parents[1]
 GRAFANA = REPO / "grafana"
@@ -41,7 +42,7 @@ PROVIDER_YAML = GRAFANA / "provisioning" / "dashboards" / "wavedqm.yml"
 DASHBOARD_PATH = "/var/lib/grafana/dashboards/wavedqm"
 GRID_WIDTH = 24
 OVERVIEW_UID = "wavedqm-overview"
-ROW_TITLES = ["Service", "Light channels", "Masks", "S2 (xenon TPC)", "Voxels"]
+ROW_TITLES = ["Service", "Light channels", "Masks", "S2 (xenon TPC)", "Voxels", "Shots"]
 METRIC = re.compile(r"wavedqm_[a-z_]+")
 SELECTOR = re.compile(r"(wavedqm_[a-z_]+)\s*\{([^}]*)\}")
 MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"')
@@ -93,7 +94,7 @@ def exported_names() -> set[str]:
 @pytest.fixture(scope="module")
 def one_file(tmp_path_factory: pytest.TempPathFactory, flow_file) -> tuple[Router, Path]:
     """Metrics and output folder after the router processed one simulated light + charge
-    file."""
+    file and two shots."""
     path, _ = flow_file(
         n_events=30,
         seed=7,
@@ -107,6 +108,9 @@ def one_file(tmp_path_factory: pytest.TempPathFactory, flow_file) -> tuple[Route
     router = Router(cfg)
     router.processors()
     assert router.route(path, completed_at=time.time()).ok
+    shots = simulate_shots(root / "shots", shots=2, n_samples=500)
+    for shot in shots:
+        assert router.route(root / "shots" / shot.file, completed_at=time.time()).ok
     router.close()  # waits for the masks (drawn after the metrics are out)
     return router, root / "out"
 
@@ -189,6 +193,9 @@ def test_overview_settings_and_rows(overview: dict[str, Any]) -> None:
     voxels = " ".join(t["expr"] for p in by_title["Voxels"]["panels"] for t in p.get("targets", []))
     for metric in ("wavedqm_voxel_dead_region_ratio", "wavedqm_charge_hits_rejected_total"):
         assert metric in voxels, metric
+    shots = " ".join(t["expr"] for p in by_title["Shots"]["panels"] for t in p.get("targets", []))
+    for metric in ("wavedqm_shot_flags_total", "wavedqm_shot_flag_streak", "wavedqm_shot_metric"):
+        assert metric in shots, metric
 
 
 def test_panel_ids_are_unique_across_rows(overview: dict[str, Any]) -> None:
@@ -506,6 +513,8 @@ def test_image_panels_point_at_the_daemon_masks(overview: dict[str, Any]) -> Non
     assert paths == [
         "/images/baseline.png",
         "/images/flatline.png",
+        "/images/shot_overlay.png",
+        "/images/shot_trends.png",
         "/images/voxel_charge.png",
         "/images/voxel_occupancy.png",
     ]

@@ -98,6 +98,7 @@ def test_the_expected_alerts_exist() -> None:
         "WavedqmClippingHigh",
         "WavedqmNoiseHigh",
         "WavedqmVoxelDeadRegion",
+        "WavedqmShotChannelFlagged",
     }
 
 
@@ -110,7 +111,7 @@ def test_every_alert_has_severity_and_crew_annotations(rule: dict[str, Any]) -> 
         assert str(annotations.get(key, "")).strip(), f"{rule['alert']} lacks {key}"
     # one line the crew can act on: what to check and whom to call
     assert "\n" not in annotations["runbook"].strip()
-    assert re.search(r"(LRS|charge-readout) expert", annotations["runbook"])
+    assert re.search(r"(LRS|charge-readout|pulsed-diagnostics) expert", annotations["runbook"])
     assert "for" in rule, f"{rule['alert']} has no explicit for:"
     if PER_CHANNEL_METRICS.search(rule["expr"]):
         for label in ("adc", "channel"):
@@ -191,10 +192,16 @@ def _broken_copy(tmp_path: Path, old: str, new: str) -> list[Path]:
             "wavedqm_voxel_mean_hits_per_occupied >= 20",
             "wavedqm_voxel_mean_hits_per_occupied >= 0",
         ),
+        # off by one: a channel flagged K-1 times in a row would page
+        (
+            "WavedqmShotChannelFlagged",
+            "wavedqm_shot_flag_streak\n          >= on",
+            "wavedqm_shot_flag_streak + 1\n          >= on",
+        ),
     ],
     ids=[
         "dead>=3", "dead>=1", "no-files-ignores-config", "baseline-nan", "noise-no-floor",
-        "voxel-no-statistics-gate",
+        "voxel-no-statistics-gate", "shot-streak-off-by-one",
     ],
 )
 def test_unit_tests_catch_a_broken_rule(tmp_path: Path, alert: str, old: str, new: str) -> None:

@@ -29,7 +29,7 @@ from wavedqm.exporters.report import (
     write_pages,
 )
 from wavedqm.formats.flow import FlowLightReader
-from wavedqm.processors.light import LightFileResult
+from wavedqm.processors.light import REPORT_SECTIONS, LightFileResult
 from wavedqm.processors.router import Router
 from wavedqm.simulate.flow import ChannelFaults
 
@@ -116,7 +116,7 @@ def inputs(run: Run) -> ReportInputs:
     return ReportInputs(
         file=last.path,
         summary=last.summary,
-        config=run.cfg.to_dict(),
+        config={k: v for k, v in run.cfg.to_dict().items() if k in REPORT_SECTIONS},
         light=last.light,
         previous=last.previous,
         spectra=file_spectra(last.path, last.light.active),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -51,3 +52,41 @@ def atomic_write_with(path: str | Path, writer: Callable[[BinaryIO], None]) -> P
     with atomic_open(path) as fh:
         writer(fh)
     return Path(path)
+
+
+def set_aside(path: str | Path) -> Path:
+    """Rename a damaged state file to ``<name>.damaged-<UTC time>`` (never overwritten, never
+    deleted: someone may want to look at it); returns the new path."""
+    import time
+
+    path = Path(path)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    path.rename(target)
+    return target
+
+
+_OUR_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+"""The names :func:`atomic_open` gives its temporary files (``tempfile.mkstemp``)."""
+
+
+def sweep_temp_files(root: str | Path, keep_out: tuple[Path, ...] = ()) -> list[Path]:
+    """Remove the temporary files a killed writer of ours left below ``root`` (the daemon's
+    own output or state folder: nothing else writes there). Folders in ``keep_out`` (the
+    watched folders, should they overlap) are never touched. Returns what was removed."""
+    root = Path(root)
+    removed: list[Path] = []
+    if not root.is_dir():
+        return removed
+    guarded = [p.resolve() for p in keep_out]
+    for folder, _dirs, files in os.walk(root):
+        here = Path(folder).resolve()
+        if any(here == g or g in here.parents or here in g.parents for g in guarded):
+            continue
+        for name in files:
+            if _OUR_TEMP.match(name):
+                path = Path(folder) / name
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    return removed

@@ -94,6 +94,18 @@ def build_parser() -> argparse.ArgumentParser:
     wfm.add_argument("--seed", type=int, default=0)
     wfm.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
 
+    shots = sim_sub.add_parser(
+        "shots", help="shots of a pulsed experiment: shot_NNNN.csv + .meta.json, with flaws"
+    )
+    shots.add_argument("--out", required=True, metavar="DIR")
+    shots.add_argument("--shots", type=int, default=30, metavar="N")
+    shots.add_argument("--interval", type=float, default=0.0, metavar="S", help="s between shots")
+    shots.add_argument("--samples", type=int, default=4000, metavar="N", help="samples/channel")
+    shots.add_argument("--dt", type=float, default=1e-6, metavar="S", help="sample period (s)")
+    shots.add_argument("--npz", action="store_true", help="write .npz shots instead of CSV")
+    shots.add_argument("--seed", type=int, default=0)
+    shots.add_argument("--log-level", default="info", choices=["debug", "info", "warning"])
+
     demo = sub.add_parser("demo", help="simulated DAQ -> watched folder -> metrics and outputs")
     demo.add_argument("--out", default="wavedqm-demo", metavar="DIR")
     demo.add_argument("--files", type=int, default=5, metavar="N")
@@ -265,7 +277,27 @@ def _voltage_pairs(text: str) -> tuple[tuple[float, float], ...]:
     return tuple(pairs)
 
 
+def _simulate_shots(args: argparse.Namespace) -> int:
+    from wavedqm.simulate.shots import CONFIG_FILE, TRUTH_FILE, simulate_shots
+
+    if args.shots < 1 or args.samples < 16 or not args.dt > 0:
+        raise UsageError("--shots, --samples, --dt: expected at least 1 shot, 16 samples, dt > 0")
+    truths = simulate_shots(
+        Path(args.out), shots=args.shots, interval_s=args.interval, seed=args.seed,
+        n_samples=args.samples, dt_s=args.dt, npz=args.npz,
+    )  # fmt: skip
+    for truth in truths:
+        flaw = f"  {truth.imperfection}: {truth.flags}" if truth.imperfection else ""
+        print(f"{Path(args.out) / truth.file}{flaw}")
+    out = Path(args.out)
+    print(f"truth: {out / TRUTH_FILE}; the [shots] config it assumes: {out / CONFIG_FILE}")
+    print(f"process them: wavedqm process --config {out / CONFIG_FILE} {out}")
+    return EXIT_OK
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
+    if args.kind == "shots":
+        return _simulate_shots(args)
     if args.kind == "wfm":
         from wavedqm.formats.run_config import RUN_CONFIG_FILE
         from wavedqm.simulate.wfm import simulate_field_scan

@@ -117,6 +117,10 @@ class OutputConfig:
     """Where to write the channel-status CSV of the latest file (empty: not written)."""
     reports: bool = True
     """Write a PDF report per file (``OUT/<file>/report.pdf``, latest in ``OUT/reports/``)."""
+    max_pending_drawings: int = C.MAX_PENDING_DRAWINGS
+    """The daemon keeps at most this many drawings (PNGs, reports) waiting; beyond, the
+    superseded then the oldest are dropped (``wavedqm_drawings_dropped_total``): memory stays
+    bounded under a burst. ``wavedqm process`` draws everything."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,89 @@ class ChargeConfig:
 
 
 @dataclass(frozen=True)
+class ShotChannelConfig:
+    """``[shots.channel.<name>]``: what differs for one channel from the ``[shots]`` defaults
+    (every key optional; the meaning of each is the ``[shots]`` key of the same name)."""
+
+    metrics: tuple[str, ...] | None = None
+    baseline_window_s: tuple[float, float] | None = None
+    signal_window_s: tuple[float, float] | None = None
+    low_signal_threshold: float | None = None
+    missing_fraction: float | None = None
+    saturation_run: int | None = None
+    saturation_fraction: float | None = None
+    saturation_tolerance: float | None = None
+    noisy_baseline_ratio: float | None = None
+    timing_sigma: float | None = None
+
+
+SHOT_RULE_KEYS = tuple(f.name for f in dataclasses.fields(ShotChannelConfig))
+"""The keys of ``[shots]`` that a ``[shots.channel.<name>]`` table may override."""
+
+
+@dataclass(frozen=True)
+class ShotsConfig:
+    """Shot files of pulsed experiments: metrics, quality flags, trends (seed 003)."""
+
+    metrics: tuple[str, ...] = C.SHOT_METRICS
+    """Metrics computed for every channel (``[shots.channel.<name>] metrics`` per channel)."""
+    baseline_window_s: tuple[float, float] | None = None
+    """Baseline region [start, stop) in s; unset: the first 10% of the record."""
+    signal_window_s: tuple[float, float] | None = None
+    """Signal region [start, stop) in s of snr_estimate; unset: after the baseline region."""
+    low_signal_threshold: float = 0.0
+    """low_signal when max |x| is below this (channel units); 0: never (set it per channel)."""
+    missing_fraction: float = C.SHOT_MISSING_FRACTION
+    saturation_run: int = C.SHOT_SATURATION_RUN
+    saturation_fraction: float = C.SHOT_SATURATION_FRACTION
+    saturation_tolerance: float = C.SHOT_SATURATION_TOLERANCE
+    noisy_baseline_ratio: float = C.SHOT_NOISY_BASELINE_RATIO
+    timing_sigma: float = C.SHOT_TIMING_SIGMA
+    timing_min_shots: int = C.SHOT_TIMING_MIN_SHOTS
+    """Earlier clean shots needed before timing_outlier is judged."""
+    sidecar_wait_seconds: float = C.SHOT_SIDECAR_WAIT_SECONDS
+    """How long a complete shot waits for its .meta.json before going on without it (s)."""
+    folder_pattern: str = ""
+    """Regular expression on the file name whose group ``run`` (or first group) names the
+    series a shot belongs to; empty: the shot's folder."""
+    overlay_shots: int = C.SHOT_OVERLAY_SHOTS
+    trend_metrics: tuple[str, ...] = C.SHOT_TREND_METRICS
+    alert_streak: int = C.SHOT_ALERT_STREAK
+    """Exported as ``wavedqm_shot_flag_streak_limit``: a channel flagged in this many shots
+    in a row fires WavedqmShotChannelFlagged."""
+    plots: bool = True
+    channel: dict[str, ShotChannelConfig] = field(default_factory=dict)
+    """Per-channel overrides: ``[shots.channel.photodiode] low_signal_threshold = 0.2``."""
+
+    def rules_for(self, name: str) -> dict[str, Any]:
+        """The rule values of channel ``name``: the defaults with its overrides on top."""
+        rules = {k: getattr(self, k) for k in SHOT_RULE_KEYS}
+        given = self.channel.get(name)
+        if given is not None:
+            rules |= {k: v for k in SHOT_RULE_KEYS if (v := getattr(given, k)) is not None}
+        return rules
+
+
+def _validate_shots(obj: ShotsConfig) -> None:
+    lists = [("shots.metrics", obj.metrics), ("shots.trend_metrics", obj.trend_metrics)]
+    lists += [(f"shots.channel.{c}.metrics", v.metrics or ()) for c, v in obj.channel.items()]
+    for where, names in lists:
+        unknown = sorted(set(names) - set(C.SHOT_METRICS))
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown metric {unknown[0]!r}{_did_you_mean(unknown[0], C.SHOT_METRICS)}"
+                f" (expected some of: {', '.join(C.SHOT_METRICS)})"
+            )
+    if obj.alert_streak < 1 or obj.overlay_shots < 1:
+        raise ConfigError("shots.alert_streak and shots.overlay_shots: expected at least 1")
+    if obj.folder_pattern:
+        try:
+            re.compile(obj.folder_pattern)
+        except re.error as err:
+            raise ConfigError(f"shots.folder_pattern: {obj.folder_pattern!r}: {err}") from None
+
+
+@dataclass(frozen=True)
 class ProcessorsConfig:
     """Which processors run (``wavedqm.processors.registry``): all registered ones but these."""
 
@@ -202,6 +289,7 @@ class Config:
     s2: S2Config = field(default_factory=S2Config)
     processors: ProcessorsConfig = field(default_factory=ProcessorsConfig)
     charge: ChargeConfig = field(default_factory=ChargeConfig)
+    shots: ShotsConfig = field(default_factory=ShotsConfig)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A copy with ``section={key: value}`` applied; ``None`` values are ignored."""
@@ -226,6 +314,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against annotation ``tp``; return it converted (lists -> tuples)."""
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(tp):
+            return None  # an optional key left unset (only from with_overrides: TOML has no null)
         errors = []
         for option in typing.get_args(tp):
             try:
@@ -246,6 +336,15 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return tuple(
             _coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True))
         )
+    if origin is dict:
+        _, item = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: {value!r} is not a table (expected [{key}.<name>])")
+        return {str(k): _coerce(v, item, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: {value!r} is not a table (expected [{key}])")
+        return _build(tp, value, key)
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{key}: {value!r} is not a boolean (expected true or false)")
@@ -337,8 +436,14 @@ def _validate(obj: Any, section: str) -> None:
             raise ConfigError(f"history.previous_files: {value} (expected >= 0)")
     if isinstance(obj, ChargeConfig):
         _validate_charge(obj)
+    if isinstance(obj, ShotsConfig):
+        _validate_shots(obj)
     if isinstance(obj, MetricsConfig):
         parse_listen(obj.listen)
+    if isinstance(obj, OutputConfig) and obj.max_pending_drawings < 1:
+        raise ConfigError(
+            f"output.max_pending_drawings: {obj.max_pending_drawings} (expected at least 1)"
+        )
     if isinstance(obj, ReaderConfig) and obj.chunk_bytes < 2**20:
         raise ConfigError(f"reader.chunk_bytes: {obj.chunk_bytes} (expected at least 1048576)")
     if isinstance(obj, WatchConfig) and obj.settle_seconds < 0:

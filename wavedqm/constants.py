@@ -78,6 +78,8 @@ STATE_SUBDIR = "wavedqm"
 READ_CHUNK_BYTES = 32 * 2**20
 """Raw bytes of samples read per batch: bounds memory whatever the file size."""
 NOT_READY_RETRY_SECONDS = 2.0
+MAX_PENDING_DRAWINGS = 32
+"""Drawings the daemon keeps waiting at most (each holds its file's results, a few MB)."""
 """How long to wait before retrying a file whose HDF5 lock is still held."""
 
 LEDGER_FILE = "ledger.sqlite3"
@@ -198,3 +200,51 @@ VOXEL_LOW_HITS = 5
 """Voxels with fewer hits count as low-statistics in the diagnostics."""
 VOXELS_DIR = "voxels"
 """Folder of the run voxel outputs (``OUT/voxels/<run>/``) and state (``STATE/voxels/``)."""
+
+# --- shots of pulsed experiments (spec: shots-and-voxels.md, seed 003) ------------------------
+SHOT_METRICS = (
+    "peak",
+    "min",
+    "peak_to_peak",
+    "time_of_peak",
+    "auc",
+    "rise_time_10_90",
+    "dominant_freq_hz",
+    "snr_estimate",
+)
+"""Per-channel metrics of a shot, in the column order of ``shot_metrics.csv``."""
+SHOT_FLAGS = ("missing_data", "saturation", "noisy_baseline", "low_signal", "timing_outlier")
+"""Quality flags of a channel of a shot."""
+SHOT_BASELINE_FRACTION = 0.1
+"""Without a configured window, the baseline region is the first 10% of the record (the
+original's rise-time baseline) and the signal region the rest."""
+SHOT_MISSING_FRACTION = 0.1
+"""missing_data: more than this fraction of the samples is NaN."""
+SHOT_SATURATION_RUN = 10
+"""saturation: at least this many consecutive zero differences."""
+SHOT_SATURATION_FRACTION = 0.02
+"""saturation: more than this fraction of the samples within the tolerance of max or min."""
+SHOT_SATURATION_TOLERANCE = 1e-10
+"""saturation: how close to the max / min a sample counts as "at" it (channel units)."""
+SHOT_NOISY_BASELINE_RATIO = 0.1
+"""noisy_baseline: baseline std / (max − min) above this."""
+SHOT_TIMING_SIGMA = 2.0
+"""timing_outlier: |event time − median| / std of the previous shots above this."""
+SHOT_EVENT_FRACTION = 0.1
+"""The event time of a channel: first sample with |x| above this fraction of max |x|."""
+SHOT_RISE_LEVELS = (0.1, 0.9)
+"""rise_time_10_90: between these fractions of the amplitude (peak − baseline)."""
+SHOT_TIMING_MIN_SHOTS = 5
+"""timing_outlier is judged once this many earlier clean shots give a reference."""
+SHOT_SIDECAR_WAIT_SECONDS = 5.0
+"""How long a complete shot waits for its ``.meta.json`` sidecar before going on without."""
+SHOT_OVERLAY_SHOTS = 20
+"""Shots drawn in the overlay plots (the last N)."""
+SHOT_OVERLAY_POINTS = 2000
+"""Points kept per channel of a shot for the overlays (block means)."""
+SHOT_ALERT_STREAK = 3
+"""A channel flagged in this many shots in a row fires WavedqmShotChannelFlagged."""
+SHOT_TREND_METRICS = ("peak", "auc", "time_of_peak", "rise_time_10_90")
+"""Metrics drawn against the shot index and every control variable."""
+SHOTS_STATE_DIR = "shots"
+"""Shot histories, under the state folder: ``STATE/shots/<folder>/``."""

@@ -3,8 +3,9 @@ processes each file as it completes, serves the metrics, masks and reports, and 
 outputs; then the run report, and where to look.
 
 The simulated sources (:data:`SOURCES`) publish like real DAQs (temporary name, then rename):
-light ``.FLOW.hdf5`` files of a detector with faults on purpose (:data:`DEMO_FAULTS`) and a
-xenon-TPC field scan of FastFrame ``.wfm`` files. The demo ends when every simulated file is
+light + charge ``.FLOW.hdf5`` files of a detector with faults on purpose
+(:data:`DEMO_FAULTS`), a xenon-TPC field scan of FastFrame ``.wfm`` files and the shots of a
+pulsed experiment (CSV + sidecar, some with flaws). The demo ends when every simulated file is
 processed and its outputs are drawn (or at Ctrl-C); on a terminal it then keeps serving until
 Ctrl-C, so that ``/metrics`` and the images can be looked at.
 """
@@ -36,6 +37,9 @@ DEMO_SETS = ((200.0, 2100.0), (800.0, 2700.0))
 DEMO_WFM_FILES_PER_SET = 2
 DEMO_WFM_FRAMES = 150
 DEMO_RUN = "RUN_demo"
+DEMO_SHOTS = 12
+"""Shots of the simulated pulsed experiment (four of them with a flaw on purpose)."""
+DEMO_SHOT_SERIES = "shots_demo"
 SETTLE_SECONDS = 0.5
 
 
@@ -85,6 +89,15 @@ def _publish_field_scan(
     )  # fmt: skip
 
 
+def _publish_shots(spool: Path, opts: DemoOptions, stop: threading.Event, seed: int) -> object:
+    from wavedqm.simulate.shots import simulate_shots
+
+    return simulate_shots(
+        spool / DEMO_SHOT_SERIES, shots=DEMO_SHOTS, interval_s=opts.interval_s / 2,
+        seed=seed, stop=stop,
+    )  # fmt: skip
+
+
 SOURCES: tuple[Source, ...] = (
     Source("light+charge .FLOW.hdf5", lambda o: o.files, _publish_light),
     Source(
@@ -92,11 +105,14 @@ SOURCES: tuple[Source, ...] = (
         lambda o: len(DEMO_SETS) * DEMO_WFM_FILES_PER_SET,
         _publish_field_scan,
     ),
+    Source("shots .csv", lambda o: DEMO_SHOTS, _publish_shots),
 )
 """Every simulated DAQ of the demo."""
 
 
 def demo_config(opts: DemoOptions) -> Config:
+    from wavedqm.simulate.shots import SHOTS_CONFIG
+
     out = opts.out
     return Config().with_overrides(
         watch={"paths": (str(out / "spool"),), "settle_seconds": SETTLE_SECONDS},
@@ -106,6 +122,7 @@ def demo_config(opts: DemoOptions) -> Config:
             "status_csv": str(out / "results" / "channel_status.csv"),
         },
         metrics={"listen": opts.listen},
+        shots=SHOTS_CONFIG,  # the simulated diagnostics' metrics and low-signal thresholds
     )
 
 
@@ -192,4 +209,6 @@ def _where_to_look(app: DaemonApp, results: Path, say: Say) -> None:
     say(f"  {results}/<file>/summary.json, report.pdf, flatline.png, baseline.png (light)")
     say(f"  {results}/voxels/<run>/voxels.h5, voxel_summary.txt, voxel_*.png (charge)")
     say(f"  {results}/{DEMO_RUN}/<set>/s2_results.json, {results}/{DEMO_RUN}/plots/*.png (S2)")
+    say(f"  {results}/{DEMO_SHOT_SERIES}/<shot>.json, shot_metrics.csv, shot_report.pdf|md, "
+        "overlay_*.png, trends_vs_*.png (shots)")  # fmt: skip
     say(f"  {results}/reports/latest.pdf, {results}/images/*.png (served at {app.url}/...)")

@@ -18,6 +18,12 @@ FAILURE_REASONS = (
     "not_ready",
     "config",
     "internal",
+    "no_time_column",
+    "non_numeric",
+    "unequal_lengths",
+    "time_not_increasing",
+    "bad_sidecar",
+    "not_npz",
 )
 """Every ``reason`` a failed file can be counted under (``wavedqm_files_failed_total``)."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from wavedqm.atomic import sweep_temp_files
 from wavedqm.config import Config, parse_listen
 from wavedqm.daemon.http import HttpServer
 from wavedqm.daemon.preflight import check_output_folders, listen_error
@@ -80,7 +81,20 @@ class DaemonApp:
         """URLs of the latest images and reports, for Grafana and the shift crew."""
         return [f"{self.url}/{path}" for path in self.router.served()]
 
+    def sweep(self) -> list[Path]:
+        """Remove the temporary files a killed run of ours left in the output and state
+        folders (before anything is written: no writer of ours is running)."""
+        watched = tuple(Path(p) for p in self.cfg.watch.paths)
+        removed = []
+        for folder in dict.fromkeys((self.cfg.output.dir, self.cfg.output.state_dir)):
+            removed += sweep_temp_files(folder, keep_out=watched)
+        if removed:
+            log.warning("stale_temp_files_removed", count=len(removed),
+                        files=[str(p) for p in removed[:20]])  # fmt: skip
+        return removed
+
     def start(self) -> None:
+        self.sweep()
         self.http.start()
         try:
             self.router.warm_up()
@@ -91,9 +105,11 @@ class DaemonApp:
         log.info("watching", paths=list(self.cfg.watch.paths), metrics=f"{self.url}/metrics")
 
     def stop(self, timeout: float = 30.0) -> None:
+        """Finish the current file, drop the drawings still queued (within systemd's stop
+        timeout whatever the backlog), stop serving."""
         self.service.stop(timeout=timeout)
         self.http.stop()
-        self.router.close()
+        self.router.close(abandon=True)
 
     def run_forever(self) -> None:
         """Until SIGTERM/SIGINT; then the current file is finished and everything stopped."""
@@ -101,4 +117,4 @@ class DaemonApp:
             self.service.run_forever()
         finally:
             self.http.stop()
-            self.router.close()
+            self.router.close(abandon=True)

@@ -6,12 +6,20 @@ one thread keeps the second core for the analysis). A job submitted with a ``key
 when a newer job with the same key was submitted before it started (a set's or a run's plots
 superseded by newer ones); ``key=None`` jobs always run. A job that raises is logged and gives
 ``{}``: one bad figure never stops the thread.
+
+Memory stays bounded under a burst of files (each pending job holds its file's results):
+with ``max_pending``, submitting beyond it drops pending jobs — superseded keyed ones first,
+then the oldest — which then give ``{}`` without drawing and release what they held; each drop
+is logged and passed to ``on_drop("load")``. ``close(abandon=True)`` (the daemon stopping)
+drops everything still queued (``on_drop("stop")``) and waits only for the job running.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING
@@ -31,36 +39,97 @@ Page = tuple[str, PageBuilder]
 """``(title, builder)`` of a report page."""
 
 
+@dataclass(eq=False)
+class _Job:
+    fn: PlotJob | None
+    key: str | None
+    generation: int
+    running: bool = False
+
+
 class PlotQueue:
     """One thread that draws (module doc). ``close()`` waits for the jobs submitted."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, max_pending: int | None = None, on_drop: Callable[[str], None] | None = None
+    ) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wavedqm-plots")
         self._latest: dict[str, int] = {}
         self._lock = Lock()
+        self.max_pending = max_pending
+        self._on_drop = on_drop
+        self._queued: deque[_Job] = deque()
+        self.dropped = 0
 
     def submit(self, fn: PlotJob, key: str | None = None) -> Future[dict[str, Path]]:
-        generation = 0
-        if key is not None:
-            with self._lock:
+        with self._lock:
+            generation = 0
+            if key is not None:
                 generation = self._latest.get(key, 0) + 1
                 self._latest[key] = generation
-        return self._pool.submit(self._run, fn, key, generation)
+            job = _Job(fn, key, generation)
+            self._queued.append(job)
+            dropped = self._shed()
+        for _ in range(dropped):
+            self._dropped("load")
+        return self._pool.submit(self._run, job)
 
-    def _run(self, fn: PlotJob, key: str | None, generation: int) -> dict[str, Path]:
-        if key is not None:
-            with self._lock:
-                if self._latest.get(key) != generation:
-                    return {}
+    def _shed(self) -> int:
+        """Drop pending jobs beyond ``max_pending`` (lock held): superseded first, then the
+        oldest. Returns how many."""
+        while self._queued and (self._queued[0].fn is None or self._queued[0].running):
+            self._queued.popleft()  # done or running: no longer pending
+        if self.max_pending is None or len(self._queued) <= self.max_pending:
+            return 0
+        n = 0
+        for job in list(self._queued):
+            if len(self._queued) - n <= self.max_pending:
+                break
+            if job.key is not None and self._latest.get(job.key) != job.generation:
+                job.fn = None
+                n += 1
+        for job in list(self._queued):
+            if len(self._queued) - n <= self.max_pending:
+                break
+            if job.fn is not None and not job.running:
+                job.fn = None
+                n += 1
+        self._queued = deque(j for j in self._queued if j.fn is not None)
+        return n
+
+    def _dropped(self, reason: str) -> None:
+        self.dropped += 1
+        log.warning("drawing_dropped", reason=reason)
+        if self._on_drop is not None:
+            self._on_drop(reason)
+
+    def _run(self, job: _Job) -> dict[str, Path]:
+        with self._lock:
+            fn = job.fn
+            job.running = True
+            superseded = job.key is not None and self._latest.get(job.key) != job.generation
+        if fn is None or superseded:
+            return {}
         try:
             return fn()
         except Exception:  # never lose the plotting thread to one bad figure
-            log.exception("plots_failed", key=key)
+            log.exception("plots_failed", key=job.key)
             return {}
+        finally:
+            job.fn = None
 
     def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until every job submitted so far has run (jobs run in order)."""
         self._pool.submit(lambda: None).result(timeout)
 
-    def close(self) -> None:
+    def close(self, abandon: bool = False) -> None:
+        """Wait for the jobs submitted; with ``abandon``, drop those not started yet."""
+        if abandon:
+            with self._lock:
+                pending = [j for j in self._queued if j.fn is not None and not j.running]
+                for job in pending:
+                    job.fn = None
+                self._queued.clear()
+            for _ in pending:
+                self._dropped("stop")
         self._pool.shutdown(wait=True)

@@ -78,6 +78,15 @@ class FileMetrics:
         self.queue_files = Gauge(
             "wavedqm_queue_files", "Complete files waiting to be processed.", registry=r
         )
+        self.drawings_dropped = Counter(
+            "wavedqm_drawings_dropped",
+            "Drawings (PNGs, PDF reports) not made: superseded or the oldest under load "
+            "(reason load), or still queued at shutdown (reason stop).",
+            ["reason"],
+            registry=r,
+        )
+        for reason in ("load", "stop"):
+            self.drawings_dropped.labels(reason=reason)
         Gauge(
             "wavedqm_start_time_seconds", "Unix time the process started (s).", registry=r
         ).set_to_current_time()
@@ -95,6 +104,9 @@ class FileMetrics:
 
     def file_failed(self, reason: str) -> None:
         self.files_failed.labels(reason=reason).inc()
+
+    def drawing_dropped(self, reason: str) -> None:
+        self.drawings_dropped.labels(reason=reason).inc()
 
     def set_queue_size(self, n: int) -> None:
         self.queue_files.set(n)

@@ -17,7 +17,6 @@ A contribution on another grid (the configuration changed) is left out of the ru
 from __future__ import annotations
 
 import re
-import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 
 from wavedqm import constants as C
 from wavedqm.analysis.voxels import Grid
-from wavedqm.atomic import atomic_write_with
+from wavedqm.atomic import atomic_write_with, set_aside
 from wavedqm.logs import get_logger
 
 log = get_logger(__name__)
@@ -107,9 +106,7 @@ _UNREADABLE = (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError)
 
 
 def _set_aside(path: Path, why: str) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    target = path.with_name(f"{path.name}.damaged-{stamp}")
-    path.rename(target)
+    target = set_aside(path)
     log.error("voxel_state_set_aside", path=str(path), moved_to=str(target), why=why)
     return target
 

@@ -21,6 +21,7 @@ HEAD_BYTES = 512
 FLOW = "flow-hdf5"
 WFM = "tektronix-wfm"
 WFM_SUFFIX = ".wfm"
+SHOT = "shot"
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,15 @@ WFM_FORMAT = FileFormat(
     description="a Tektronix WFM#001-003 file",
     inspect="wavedqm.formats.wfm:inspect_wfm",
 )
-BUILTIN_FORMATS: tuple[FileFormat, ...] = (FLOW_FORMAT, WFM_FORMAT)
+SHOT_FORMAT = FileFormat(
+    SHOT,
+    patterns=("shot_*.csv", "shot_*.npz"),
+    signatures=((0, b"t,"), (0, b"\xef\xbb\xbft,"), (0, b"PK\x03\x04")),
+    suffixes=(".csv", ".npz"),  # the reader names what is wrong (no_time_column, ...)
+    description="a shot CSV (t,<channel>,...) or NPZ",
+    inspect="wavedqm.formats.shots:inspect_shot",
+)
+BUILTIN_FORMATS: tuple[FileFormat, ...] = (FLOW_FORMAT, WFM_FORMAT, SHOT_FORMAT)
 
 
 def read_head(path: Path) -> bytes:

@@ -55,6 +55,11 @@ MASK_IMAGES = ("flatline", "baseline")
 """The mask PNGs of every file with light data (``<name>.png``)."""
 
 
+REPORT_SECTIONS = ("light", "history", "output", "reader", "watch", "metrics", "processors")
+"""The configuration sections the light report's first page shows (those that shape its
+results; the other processors' sections are in their own reports)."""
+
+
 @dataclass
 class LightAnalysis:
     """What streaming one file through the kernels gives."""
@@ -246,6 +251,12 @@ class LightProcessor(BaseProcessor):
                 self.name, path, summary="no light data", nothing=True,
                 document=document, seconds=seconds, detail=result,
             )  # fmt: skip
+        if light.n_events == 0:  # no events: no verdict on any channel (never "all dead")
+            log.warning("light_no_events", file=str(path))
+            return Outcome(
+                self.name, path, summary="0 light events: no verdict on the channels",
+                nothing=True, seconds=seconds, detail=result,
+            )  # fmt: skip
         if self.cfg.output.status_csv:
             result.outputs["status_csv"] = write_status_csv(Path(self.cfg.output.status_csv), light)
         streaks = self._update_streaks(light)
@@ -258,7 +269,7 @@ class LightProcessor(BaseProcessor):
             inputs = ReportInputs(
                 file=path,
                 summary=document,
-                config=self.cfg.to_dict(),
+                config={k: v for k, v in self.cfg.to_dict().items() if k in REPORT_SECTIONS},
                 light=light,
                 previous=previous,
                 spectra=analysis.spectra,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wavedqm.errors import ConfigError
-from wavedqm.formats.detect import FLOW_FORMAT, WFM_FORMAT, FileFormat
+from wavedqm.formats.detect import FLOW_FORMAT, SHOT_FORMAT, WFM_FORMAT, FileFormat
 from wavedqm.processors.base import Processor, ProcessorContext
 
 
@@ -34,6 +34,7 @@ REGISTRY: list[Registration] = [
     Registration("light", "wavedqm.processors.light:LightProcessor", (FLOW_FORMAT,)),
     Registration("charge", "wavedqm.processors.charge:ChargeProcessor", (FLOW_FORMAT,)),
     Registration("s2", "wavedqm.processors.s2:S2Processor", (WFM_FORMAT,)),
+    Registration("shots", "wavedqm.processors.shots:ShotProcessor", (SHOT_FORMAT,)),
 ]
 """Every processor, in the order they see a file (and their sections appear in summary.json)."""
 

@@ -128,7 +128,10 @@ class Router:
             data_taking_expected=cfg.metrics.data_taking_expected,
             max_file_gap_seconds=cfg.metrics.max_file_gap_seconds,
         )
-        self.plots = PlotQueue()
+        self.plots = PlotQueue(
+            max_pending=None if batch else cfg.output.max_pending_drawings,
+            on_drop=self.metrics.drawing_dropped,
+        )
         self.context = ProcessorContext(cfg, self.metrics.registry, self.plots, batch)
         self.registrations = list(
             registrations if registrations is not None else reg.enabled(cfg.processors.disabled)
@@ -166,9 +169,10 @@ class Router:
             paths.append(f"{REPORTS_DIR}/{LATEST_REPORT_FILE}")
         return paths
 
-    def close(self) -> None:
-        """Wait for the drawings, then close every processor that was built."""
-        self.plots.close()
+    def close(self, abandon: bool = False) -> None:
+        """Wait for the drawings (``abandon``: only the one being drawn; the daemon stopping),
+        then close every processor that was built."""
+        self.plots.close(abandon=abandon)
         for processor in self._built.values():
             processor.close()
 

@@ -523,7 +523,8 @@ def _write_charge(
     hits["Q"] = sim.q
     hits["Q_raw"] = sim.q * 1.02
     hits["E"] = hits["Q"] * 0.0336
-    ev["ADC"] = np.add.reduceat(hits["Q_raw"], np.r_[0, np.cumsum(nhit)[:-1]])
+    if nhit.size and total:  # reduceat needs a non-empty array
+        ev["ADC"] = np.add.reduceat(hits["Q_raw"], np.r_[0, np.cumsum(nhit)[:-1]])
     ev_dset = _table(f, "charge/events/data", CHARGE_EVENT_DTYPE, filters)
     hit_dset = _table(f, "charge/calib_prompt_hits/data", CHARGE_HIT_DTYPE, filters)
     _append(ev_dset, ev)
