@@ -160,3 +160,15 @@ def test_sigterm_after_a_burst_stops_quickly_and_loses_nothing(tmp_path: Path) -
         assert again.value("wavedqm_files_processed_total") == len(files) - len(first)
     finally:
         assert again.stop() == 0
+
+
+def test_a_corrupted_event_time_is_not_taken_as_a_time() -> None:
+    """Finding 9: a ``utime_ms`` of 2^64 - 1 gave a data start in the year 5×10^8."""
+    import numpy as np
+
+    from wavedqm.formats.flow import _event_times_s
+
+    utime = np.array([[1_700_000_000_000, 0], [2**64 - 1, 2**64 - 1], [0, 0]], dtype=np.uint64)
+    times = _event_times_s(utime)
+    assert times[0] == 1_700_000_000.0
+    assert np.isnan(times[1:]).all()

@@ -271,12 +271,13 @@ def compression_name(dset: h5py.Dataset) -> str | None:
 
 
 def _event_times_s(utime_ms: np.ndarray) -> np.ndarray:
-    """Event time in unix s: max over ADCs of ``utime_ms`` / 1000; NaN where all are 0."""
+    """Event time in unix s: max over ADCs of ``utime_ms`` / 1000; NaN where all are 0 or
+    the value is past :data:`~wavedqm.constants.LATEST_PLAUSIBLE_TIME_S` (a corrupted field)."""
     t = np.asarray(utime_ms)
     if t.ndim > 1:
         t = t.max(axis=tuple(range(1, t.ndim)))
     out = t.astype(np.float64) / 1000.0
-    out[t <= 0] = np.nan
+    out[(t <= 0) | ~(out <= C.LATEST_PLAUSIBLE_TIME_S)] = np.nan  # 2^64-1 is not a time
     return out
 
 
