@@ -33,7 +33,7 @@ from wavedqm import __version__
 from wavedqm import constants as C
 from wavedqm.analysis.ratag import FitResult, RunConstants
 from wavedqm.atomic import atomic_open, atomic_write_json
-from wavedqm.kernels.s2 import XRAY_REASON_LABELS, XrayReason
+from wavedqm.xray_reasons import XRAY_REASON_LABELS, XrayReason
 
 if TYPE_CHECKING:
     from wavedqm.analysis.ratag_run import RunResult, SetResult

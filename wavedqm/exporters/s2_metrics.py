@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from wavedqm.kernels.s2 import XRAY_REASON_LABELS, XrayReason
+from wavedqm.xray_reasons import XRAY_REASON_LABELS, XrayReason
 
 REJECTION_REASONS: tuple[str, ...] = tuple(
     label for label in XRAY_REASON_LABELS if label != XrayReason.PASSED_ALL_CUTS.label
