@@ -5,7 +5,8 @@ plain `np.sum` memory pass (GB/s of int16 samples, ratios); `wavedqm process` on
 simulated file against a bare h5py read (times, ratio, peak RSS); power spectra; the PDF report;
 the S2 kernels against numpy on a 988-frame FastFrame set (frames/s, GB/s, ratio); the voxel
 kernel against numpy.histogramdd and boost-histogram's Mean storage, and the charge processor
-against a bare h5py read of the hits.
+against a bare h5py read of the hits; `wavedqm reprocess` on 1 and 2 Dask workers against serial
+`wavedqm process` (files/s) and the scheduler's cost per task.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_kernel
 import bench_process
 import bench_report
+import bench_reprocess
 import bench_s2
 import bench_s2_pipeline
 import bench_shots
@@ -47,6 +49,9 @@ def main() -> None:
             n_hits=500_000 if args.quick else 5_000_000,
             repeats=1 if args.quick else 3,
             file_hits=500_000 if args.quick else 5_000_000,
+        ),
+        "reprocess": bench_reprocess.run(
+            files=3 if args.quick else 8, events=50 if args.quick else 300
         ),
         "shots": bench_shots.run(
             n_samples=100_000 if args.quick else 1_000_000, repeats=1 if args.quick else 3

@@ -734,3 +734,24 @@ def test_status_2_on_a_shifted_channel_only(tmp_path, previous_files):
     expected[SHIFTED] = C.BASELINE_SHIFT
     np.testing.assert_array_equal(result.baseline_status, expected)
     assert result.baseline_flagged == [(SHIFTED[0], SHIFTED[1], C.BASELINE_SHIFT)]
+
+
+def test_same_file_again_replaces_the_last_row(tmp_path):
+    """A file processed twice in a row (restart after a crash between history and ledger)
+    counts once: its new record replaces the last row; a file seen earlier but not last
+    is a new row (a later pass over it)."""
+    a, b, c = three_records()
+    b_again = make_record("b.FLOW.hdf5", 9.0, 1.0, 1.0, (3, 30), time_range=(500.0, 600.0))
+    path = store_path(tmp_path)
+    with HistoryStore(path) as store:
+        for rec in (a, b, b_again):
+            store.append(rec)
+        assert [r.file for r in store.records()] == ["a.FLOW.hdf5", "b.FLOW.hdf5"]
+        assert_records_equal(store.records()[-1], b_again)
+        store.append(c)
+        store.append(a)
+    with HistoryStore(path) as store:
+        assert [r.file for r in store.records()] == [
+            "a.FLOW.hdf5", "b.FLOW.hdf5", "c.FLOW.hdf5", "a.FLOW.hdf5",
+        ]  # fmt: skip
+        assert store.rollup(None).n_files == 4

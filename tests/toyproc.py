@@ -10,6 +10,7 @@ light processor's files.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -19,7 +20,7 @@ from wavedqm.atomic import atomic_write_text
 from wavedqm.errors import InputFileError
 from wavedqm.exporters.paths import file_output_dir
 from wavedqm.formats.detect import FLOW, FLOW_FORMAT, FileFormat
-from wavedqm.processors.base import BaseProcessor, Outcome
+from wavedqm.processors.base import NOT_PREPARED, BaseProcessor, Outcome, unwrap
 from wavedqm.processors.registry import Registration
 
 TOY_FORMAT = FileFormat(
@@ -80,3 +81,31 @@ class FlowRowsProcessor(BaseProcessor):
 
 TOY = Registration("toy", "toyproc:ToyProcessor", (TOY_FORMAT,))
 FLOW_ROWS = Registration("flowrows", "toyproc:FlowRowsProcessor", (FLOW_FORMAT,))
+
+
+class PreparedToyProcessor(ToyProcessor):
+    """The toy with a ``prepare`` (``wavedqm reprocess`` runs it on a worker): a line
+    ``poison`` kills the process that prepares the file, as a reader crash would."""
+
+    name = "preparedtoy"
+
+    def prepare(self, path: Path) -> list[str]:
+        lines = Path(path).read_text().splitlines()[1:]
+        if "poison" in lines:
+            os._exit(3)
+        if "fail" in lines:
+            raise InputFileError(path, "wrong_layout", "a 'fail' line", "integers")
+        return lines
+
+    def process(
+        self, path: Path, completed_at: float | None = None, prepared: object = NOT_PREPARED
+    ) -> Outcome:
+        lines = self.prepare(path) if prepared is NOT_PREPARED else unwrap(prepared)
+        total = sum(int(x) for x in lines)
+        out = file_output_dir(self.context.out_root, path) / "toy.txt"
+        atomic_write_text(out, f"{total}\n")
+        return Outcome(self.name, Path(path), events=len(lines), summary=f"total {total}",
+                       outputs={"toy": out}, document={"toy": {"total": total}})  # fmt: skip
+
+
+PREPARED_TOY = Registration("preparedtoy", "toyproc:PreparedToyProcessor", (TOY_FORMAT,))

@@ -1,4 +1,4 @@
-"""Command line: ``wavedqm watch | process | simulate | demo | inspect``.
+"""Command line: ``wavedqm watch | process | reprocess | simulate | demo | inspect | ...``.
 
 Exit codes: 0 success, 1 a file failed (``process``), 2 usage or configuration error.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from wavedqm import __version__, cli_voxels
+from wavedqm import __version__, cli_reprocess, cli_voxels
 from wavedqm.config import Config, load_config, parse_listen
 from wavedqm.errors import ConfigError, FileNotReady, InputFileError, UsageError
 from wavedqm.logs import configure_logging, get_logger
@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("file", metavar="FILE")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
     cli_voxels.add_parser(sub)
+    cli_reprocess.add_parser(sub)
     return parser
 
 
@@ -470,6 +471,7 @@ COMMANDS = {
     "report": cmd_report,
     "inspect": cmd_inspect,
     "voxels": lambda args: cli_voxels.run(args),
+    "reprocess": lambda args: cli_reprocess.run(args),
 }
 
 

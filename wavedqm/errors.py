@@ -24,6 +24,7 @@ FAILURE_REASONS = (
     "time_not_increasing",
     "bad_sidecar",
     "not_npz",
+    "worker_lost",
 )
 """Every ``reason`` a failed file can be counted under (``wavedqm_files_failed_total``)."""
 
@@ -63,6 +64,10 @@ class InputFileError(WavedqmError):
             msg += f" (expected {expected})"
         super().__init__(msg)
 
+    def __reduce__(self) -> tuple:
+        """Pickled with its fields (it crosses from a ``wavedqm reprocess`` worker)."""
+        return (type(self), (self.path, self.reason, self.what, self.expected))
+
 
 class CountedFileError(InputFileError):
     """A file that failed and was already counted (by the router): ``str()`` is the full
@@ -71,6 +76,9 @@ class CountedFileError(InputFileError):
     def __init__(self, path: Path | str, reason: str, message: str) -> None:
         super().__init__(path, reason, message)
         self.args = (message,)
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.path, self.reason, str(self)))
 
     def __str__(self) -> str:
         return str(self.args[0])

@@ -32,7 +32,7 @@ Conventions of the result (all ADC16 counts):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -407,9 +407,9 @@ class LightAccumulator:
         monitored = cmap.active & (known != C.STATUS_INACTIVE)
         alive = self._alive[SELECTIONS.index("all")].reshape(cmap.shape) > 0
         known_dead = np.isin(known, (C.STATUS_KNOWN_DEAD, C.STATUS_KNOWN_BOTH))
-        known_baseline = np.isin(known, (C.STATUS_KNOWN_BASELINE, C.STATUS_KNOWN_BOTH))
-        status = baseline_status(selections["all"].baseline, self.cfg, previous)
-        status[~monitored] = C.BASELINE_OK
+        status, flagged_baseline = _baseline_verdict(
+            selections["all"].baseline, monitored, known, self.cfg, previous
+        )
 
         fractions = {
             flag: {
@@ -421,7 +421,6 @@ class LightAccumulator:
         flagged_cells = {
             flag: monitored & (fractions[flag]["all"]["channel"].k > 0) for flag in FLAGS
         }
-        flagged_baseline = monitored & (status != C.BASELINE_OK) & ~known_baseline
         have_time = self._time_min <= self._time_max
         return LightResult(
             n_events=int(trig.shape[0]),
@@ -444,6 +443,38 @@ class LightAccumulator:
             negative_channels=_cells(flagged_cells["negative"]),
             fractions=fractions,
         )
+
+
+def _baseline_verdict(
+    baseline: Spread,
+    monitored: np.ndarray,
+    known: np.ndarray,
+    cfg: LightConfig,
+    previous: Spread | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(status, flagged)``: the baseline status of every channel (0 where not monitored) and
+    the monitored channels flagged (status != 0 and not a known baseline problem)."""
+    known_baseline = np.isin(known, (C.STATUS_KNOWN_BASELINE, C.STATUS_KNOWN_BOTH))
+    status = baseline_status(baseline, cfg, previous)
+    status[~monitored] = C.BASELINE_OK
+    return status, monitored & (status != C.BASELINE_OK) & ~known_baseline
+
+
+def compare_with_previous(
+    light: LightResult, cfg: LightConfig, previous: Spread | None
+) -> LightResult:
+    """``light`` (summarised without a comparison) with its baseline shift test made against
+    ``previous``: the same result as :meth:`LightAccumulator.result` given ``previous``. Lets
+    the file's pass over the waveforms run before the previous files are known (``wavedqm
+    reprocess``: the pass on a worker, the comparison on the client, in data-time order)."""
+    status, flagged = _baseline_verdict(
+        light.baseline, light.monitored, light.known_status, cfg, previous
+    )
+    return replace(
+        light,
+        baseline_status=status,
+        baseline_flagged=[(a, c, int(status[a, c])) for a, c in _cells(flagged)],
+    )
 
 
 def channel_status(result: LightResult) -> np.ndarray:

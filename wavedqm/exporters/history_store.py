@@ -16,6 +16,10 @@ a new row never rewrites the stored bytes of an older one. Root attributes: ``sc
     counts/{clipped,negative}/{all,beam,self}/{channel,epcb,tpc,total}/{k,n}  int64
     spectra/roi_power_v2 (N, *roi_shape) float64 V², spectra/present (N,) uint8  [optional]
 
+Idempotence: a record of the same file as the last row replaces that row (in place) instead
+of adding one: a file processed twice in a row (a restart after a crash between the history
+and the ledger, a file rewritten while processed) counts once among the previous files.
+
 Durability: an append writes the new row in every dataset, flushes and fsyncs, then bumps the
 ``n_files`` attribute and flushes and fsyncs again; readers trust ``n_files`` only, so an append
 interrupted before the bump leaves the previous rows and count intact (the partial row is
@@ -297,8 +301,20 @@ class HistoryStore:
             self._close_quietly()
             raise HistoryError(f"{self.path}: append of {record.file} failed: {err}") from err
 
+    def _last_file(self) -> str | None:
+        if self._n == 0 or self._layout is None:
+            return None
+        return str(self._require()["file"].asstr()[self._n - 1])
+
     def _append_row(self, record: FileRecord) -> None:
-        """Row first, then the count: readers trust ``n_files`` only."""
+        """Row first, then the count: readers trust ``n_files`` only. A record of the file of
+        the last row replaces that row (the same file processed again at once: a restart
+        after a crash between this append and the ledger's row, or a file rewritten while
+        it was processed) instead of counting the file twice among the previous files."""
+        if self._last_file() == record.file:
+            self._write_row(record, self._n - 1)
+            self._sync()
+            return
         self._write_row(record, self._n)
         self._sync()
         self._require().attrs["n_files"] = self._n + 1

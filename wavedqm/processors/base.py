@@ -21,6 +21,17 @@ from wavedqm.config import Config
 from wavedqm.exporters.plotting import Page, PlotQueue
 from wavedqm.formats.detect import FileFormat
 
+NOT_PREPARED: Any = object()
+"""``process(..., prepared=NOT_PREPARED)``: the processor reads the file itself."""
+
+
+def unwrap(prepared: Any) -> Any:
+    """What ``prepare`` gave; raises it when it is the error ``prepare`` raised (a worker
+    hands a bad file's ``InputFileError`` back as its result)."""
+    if isinstance(prepared, BaseException):
+        raise prepared
+    return prepared
+
 
 @dataclass(frozen=True)
 class DetectedFile:
@@ -105,6 +116,10 @@ class Processor(Protocol):
       Raises ``FileNotReady`` when the writer still holds the file (the router retries the
       whole file later); a bad file is an ``Outcome`` with ``failure`` set, or an
       ``InputFileError`` (the router turns it into one);
+    - ``prepare(path)`` (optional, ``BaseProcessor`` has none): the part of ``process`` that
+      touches no state (the pass over the file's data), run on a ``wavedqm reprocess`` worker;
+      ``process(path, completed_at, prepared=what prepare gave)`` then does the rest on the
+      client, with the same result as reading the file itself;
     - ``begin_batch(paths)`` / ``end_batch()``: around a batch of files (``wavedqm process``);
       ``end_batch`` returns outcomes of work deferred to the end of the batch;
     - ``close()``: finish what is in flight (plots) and release files.
@@ -118,7 +133,7 @@ class Processor(Protocol):
 
     def warm_up(self) -> None: ...
 
-    def process(self, path: Path, completed_at: float | None) -> Outcome: ...
+    def process(self, path: Path, completed_at: float | None, prepared: Any = ...) -> Outcome: ...
 
     def begin_batch(self, paths: Sequence[Path]) -> None: ...
 

@@ -42,15 +42,28 @@ from wavedqm.exporters.voxel_files import (
     write_voxels,
 )
 from wavedqm.exporters.voxel_plots import CHARGE_PNG, OCCUPANCY_PNG, charge_figure, occupancy_figure
-from wavedqm.exporters.voxel_store import VoxelStore, run_key
+from wavedqm.exporters.voxel_store import StoredVoxels, VoxelStore, run_key
 from wavedqm.formats.charge import ChargeInfo, charge_info, hit_chunks, hits_table
 from wavedqm.formats.detect import FLOW
 from wavedqm.formats.flow import open_flow
 from wavedqm.kernels.voxels import VoxelAccumulator
 from wavedqm.kernels.voxels import warm_up as warm_up_voxels
 from wavedqm.logs import get_logger
-from wavedqm.processors.base import BaseProcessor, Outcome, ProcessorContext
-from wavedqm.processors.charge_runs import ChargeRuns, RunState, new_accumulator, run_of
+from wavedqm.processors.base import (
+    NOT_PREPARED,
+    BaseProcessor,
+    Outcome,
+    ProcessorContext,
+    unwrap,
+)
+from wavedqm.processors.charge_runs import (
+    ChargeRuns,
+    RunState,
+    accumulator,
+    new_accumulator,
+    run_of,
+    stored,
+)
 
 log = get_logger(__name__)
 
@@ -118,10 +131,25 @@ class ChargeProcessor(BaseProcessor):
         acc.release_workspace()
         return info, grid, acc
 
-    def process(self, path: Path, completed_at: float | None = None) -> Outcome:
+    def prepare(self, path: Path) -> tuple[ChargeInfo, Grid, StoredVoxels] | None:
+        """The file's accumulator, sparse (on a ``wavedqm reprocess`` worker: only occupied
+        voxels travel); None without charge hits. Touches no state."""
+        got = self.accumulate(Path(path))
+        if got is None:
+            return None
+        info, grid, acc = got
+        return info, grid, stored(acc, grid, [Path(path).name])
+
+    def process(
+        self, path: Path, completed_at: float | None = None, prepared: Any = NOT_PREPARED
+    ) -> Outcome:
         path = Path(path)
         started = time.perf_counter()
-        got = self.accumulate(path)
+        if prepared is NOT_PREPARED:
+            got = self.accumulate(path)
+        else:
+            ready = unwrap(prepared)
+            got = None if ready is None else (ready[0], ready[1], accumulator(ready[2]))
         if got is None:
             return Outcome(self.name, path, summary="no charge data", nothing=True)
         info, grid, acc = got
@@ -159,10 +187,11 @@ class ChargeProcessor(BaseProcessor):
         document = {"charge": self._section(info, grid, run, acc, tallies, diag, seconds)}
         plots = []
         pages = []
+        n_files = len(state.files)
         if self.cfg.charge.plots:
             plots.append(
                 self.context.plots.submit(
-                    partial(self._draw, run, grid, len(state.files), diag, run_dir),
+                    partial(draw_voxels, self.context.out_root, run, grid, n_files, diag, run_dir),
                     key=f"voxels:{run}",
                 )
             )
@@ -222,16 +251,19 @@ class ChargeProcessor(BaseProcessor):
             "processing_seconds": round(seconds, 4),
         }
 
-    def _draw(
-        self, run: str, grid: Grid, n_files: int, d: VoxelDiagnostics, run_dir: Path
-    ) -> dict[str, Path]:
-        latest = self.context.out_root / IMAGES_DIR
-        written = {}
-        for name, builder in ((OCCUPANCY_PNG, occupancy_figure), (CHARGE_PNG, charge_figure)):
-            data = figure_png(builder(run, grid, n_files, d))
-            written[name] = atomic_write_bytes(run_dir / name, data)
-            atomic_write_bytes(latest / name, data)
-        return written
+
+def draw_voxels(
+    out_root: Path, run: str, grid: Grid, n_files: int, d: VoxelDiagnostics, run_dir: Path
+) -> dict[str, Path]:
+    """The run's occupancy and charge PNGs, and their latest copies under ``OUT/images/`` (a
+    drawing job: a module function, so that it can run in another process)."""
+    latest = out_root / IMAGES_DIR
+    written = {}
+    for name, builder in ((OCCUPANCY_PNG, occupancy_figure), (CHARGE_PNG, charge_figure)):
+        data = figure_png(builder(run, grid, n_files, d))
+        written[name] = atomic_write_bytes(run_dir / name, data)
+        atomic_write_bytes(latest / name, data)
+    return written
 
 
 __all__ = ["ChargeProcessor", "RunState"]

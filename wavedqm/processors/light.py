@@ -14,7 +14,7 @@ PDF report.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,10 +25,16 @@ from wavedqm.analysis.channels import ChannelMap, default_channel_status, read_c
 from wavedqm.analysis.history import FileRecord, Rollup, baseline_previous
 from wavedqm.analysis.jump import JumpEvent
 from wavedqm.analysis.jumps import JumpTracker
-from wavedqm.analysis.light import LightAccumulator, LightResult, channel_status
+from wavedqm.analysis.light import (
+    LightAccumulator,
+    LightResult,
+    channel_status,
+    compare_with_previous,
+)
 from wavedqm.analysis.masks import baseline_cells, flatline_cells
 from wavedqm.analysis.spectra import SpectraAccumulator, SpectraResult
 from wavedqm.analysis.streaks import update_dead_streaks
+from wavedqm.config import Config
 from wavedqm.constants import DEAD_STREAKS_FILE, IMAGES_DIR
 from wavedqm.errors import InputFileError
 from wavedqm.exporters.history_store import HISTORY_FILE, HistoryError, HistoryStore
@@ -47,7 +53,13 @@ from wavedqm.kernels.light import LightFeatures, light_features
 from wavedqm.kernels.light import warm_up as warm_up_light
 from wavedqm.kernels.spectra import warm_up as warm_up_spectra
 from wavedqm.logs import get_logger
-from wavedqm.processors.base import BaseProcessor, Outcome, ProcessorContext
+from wavedqm.processors.base import (
+    NOT_PREPARED,
+    BaseProcessor,
+    Outcome,
+    ProcessorContext,
+    unwrap,
+)
 
 log = get_logger(__name__)
 
@@ -228,9 +240,18 @@ class LightProcessor(BaseProcessor):
 
     # -- one file --------------------------------------------------------------------------
 
-    def process(self, path: Path, completed_at: float | None = None) -> Outcome:
-        """Analyse ``path``; the status CSV, light metrics, history row and dead streaks
-        first, then the masks on the plotting thread; the report pages go to the router.
+    def prepare(self, path: Path) -> LightAnalysis:
+        """The pass over the file's waveforms, before the previous files are known (on a
+        ``wavedqm reprocess`` worker): :meth:`process` given it makes the comparison and the
+        rest, as if it had read the file itself. Touches no state."""
+        return self.analyse(Path(path), None)
+
+    def process(
+        self, path: Path, completed_at: float | None = None, prepared: Any = NOT_PREPARED
+    ) -> Outcome:
+        """Analyse ``path`` (or take ``prepared``, what :meth:`prepare` gave); the status
+        CSV, light metrics, history row and dead streaks first, then the masks on the plotting
+        thread; the report pages go to the router.
 
         Raises ``InputFileError`` for a bad file and ``FileNotReady`` when its writer still
         holds it (the router counts both)."""
@@ -238,7 +259,10 @@ class LightProcessor(BaseProcessor):
         log.info("light_processing", file=str(path))
         started = time.perf_counter()
         previous = self._previous()
-        analysis = self.analyse(path, previous)
+        if prepared is NOT_PREPARED:
+            analysis = self.analyse(path, previous)
+        else:
+            analysis = _compared(unwrap(prepared), self.cfg, previous)
         light = analysis.light
         seconds = time.perf_counter() - started
         document = light_summary_document(
@@ -263,7 +287,12 @@ class LightProcessor(BaseProcessor):
         self.metrics.file_done(light, streaks, analysis.spectra)
         self._remember(path, analysis, time.time())
         outdir = file_output_dir(self.out_root, path)
-        masks = self.context.plots.submit(partial(self._write_masks, path, outdir, light))
+        masks = self.context.plots.submit(
+            partial(
+                write_light_masks, self.out_root, self.cfg.light.tpc_split_channel, path, outdir,
+                light,
+            )
+        )  # fmt: skip
         pages = []
         if self.cfg.output.reports:
             inputs = ReportInputs(
@@ -298,26 +327,38 @@ class LightProcessor(BaseProcessor):
             detail=result,
         )
 
-    def _write_masks(self, path: Path, outdir: Path, light: LightResult) -> dict[str, Path]:
-        """Per-file mask PNGs and their stable 'latest' copies under ``OUT/images/``."""
-        latest_dir = self.out_root / IMAGES_DIR
-        written = {}
-        for name, style, cells in (
-            ("flatline", FLATLINE_STYLE, flatline_cells(light)),
-            ("baseline", BASELINE_STYLE, baseline_cells(light)),
-        ):
-            fig = render_mask(
-                cells,
-                style,
-                time_start_s=light.time_start_s,
-                time_end_s=light.time_end_s,
-                source=path.name,
-                tpc_split_channel=self.cfg.light.tpc_split_channel,
-            )
-            written[name] = write_mask_png(
-                outdir / f"{name}.png", fig, latest=latest_dir / f"{name}.png"
-            )
-        return written
+
+def _compared(analysis: LightAnalysis, cfg: Config, previous: Rollup | None) -> LightAnalysis:
+    """A prepared analysis with its baseline compared with the previous files."""
+    if analysis.light is None:
+        return analysis
+    light = compare_with_previous(analysis.light, cfg.light, baseline_previous(previous))
+    return replace(analysis, light=light)
+
+
+def write_light_masks(
+    out_root: Path, tpc_split_channel: int, path: Path, outdir: Path, light: LightResult
+) -> dict[str, Path]:
+    """Per-file mask PNGs and their stable 'latest' copies under ``OUT/images/`` (a drawing
+    job: a module function, so that it can run in another process)."""
+    latest_dir = out_root / IMAGES_DIR
+    written = {}
+    for name, style, cells in (
+        ("flatline", FLATLINE_STYLE, flatline_cells(light)),
+        ("baseline", BASELINE_STYLE, baseline_cells(light)),
+    ):
+        fig = render_mask(
+            cells,
+            style,
+            time_start_s=light.time_start_s,
+            time_end_s=light.time_end_s,
+            source=path.name,
+            tpc_split_channel=tpc_split_channel,
+        )
+        written[name] = write_mask_png(
+            outdir / f"{name}.png", fig, latest=latest_dir / f"{name}.png"
+        )
+    return written
 
 
 def _channels_text(channels: list[list[int]]) -> str:

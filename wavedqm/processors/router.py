@@ -20,7 +20,7 @@ file) and by ``wavedqm process`` (a batch: :meth:`Router.begin_batch`, ``route``
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from functools import partial
@@ -40,6 +40,7 @@ from wavedqm.formats.detect import FileFormat, detect
 from wavedqm.logs import get_logger
 from wavedqm.processors import registry as reg
 from wavedqm.processors.base import (
+    NOT_PREPARED,
     DetectedFile,
     Outcome,
     Processor,
@@ -121,6 +122,7 @@ class Router:
         registry: CollectorRegistry | None = None,
         batch: bool = False,
         registrations: Sequence[reg.Registration] | None = None,
+        plots: PlotQueue | None = None,
     ) -> None:
         self.cfg = cfg
         self.metrics = FileMetrics(
@@ -128,10 +130,12 @@ class Router:
             data_taking_expected=cfg.metrics.data_taking_expected,
             max_file_gap_seconds=cfg.metrics.max_file_gap_seconds,
         )
-        self.plots = PlotQueue(
+        self.plots = plots or PlotQueue(
             max_pending=None if batch else cfg.output.max_pending_drawings,
             on_drop=self.metrics.drawing_dropped,
         )
+        """Where the drawings go: the plotting thread, or (``wavedqm reprocess``) anything
+        with the same ``submit`` / ``close``, e.g. the Dask workers."""
         self.context = ProcessorContext(cfg, self.metrics.registry, self.plots, batch)
         self.registrations = list(
             registrations if registrations is not None else reg.enabled(cfg.processors.disabled)
@@ -217,9 +221,16 @@ class Router:
                     takers.append(processor)
         return takers
 
-    def route(self, path: Path, completed_at: float | None = None) -> FileResult:
+    def route(
+        self,
+        path: Path,
+        completed_at: float | None = None,
+        prepared: Mapping[str, Any] | None = None,
+    ) -> FileResult:
         """Process one complete file (module doc). Never raises for a bad file (the result
-        says why it failed); raises ``FileNotReady`` when its writer still holds it."""
+        says why it failed); raises ``FileNotReady`` when its writer still holds it.
+        ``prepared``: per processor name, what its ``prepare`` gave for this file (``wavedqm
+        reprocess``: made on a worker); the others read the file themselves."""
         path = Path(path)
         started = time.perf_counter()
         result = FileResult(path)
@@ -244,7 +255,8 @@ class Router:
                 started,
             )
         for processor in takers:
-            outcome = self._run(processor, path, completed_at, done=result.outcomes)
+            ready = (prepared or {}).get(processor.name, NOT_PREPARED)
+            outcome = self._run(processor, path, completed_at, ready, done=result.outcomes)
             result.outcomes.append(outcome)
         self._write_summary(result)
         self._submit_report(result)
@@ -255,11 +267,15 @@ class Router:
         processor: Processor,
         path: Path,
         completed_at: float | None,
+        prepared: Any,
         done: list[Outcome],
     ) -> Outcome:
         t0 = time.perf_counter()
         try:
-            outcome = processor.process(path, completed_at)
+            if prepared is NOT_PREPARED:
+                outcome = processor.process(path, completed_at)
+            else:
+                outcome = processor.process(path, completed_at, prepared=prepared)
         except FileNotReady as err:
             if not any(o.failure is None for o in done):
                 raise  # nothing done yet: the whole file is retried later
@@ -299,20 +315,9 @@ class Router:
         subject = "; ".join(
             self._built[o.processor].report_subject for o in result.outcomes if o.pages
         )
-        result.report = self.plots.submit(partial(self._write_report, result.path, pages, subject))
-
-    def _write_report(self, path: Path, pages: list[Page], subject: str) -> dict[str, Path]:
-        from wavedqm.exporters.report import write_report
-
         out_root = Path(self.cfg.output.dir)
-        report = write_report(
-            file_output_dir(out_root, path) / REPORT_FILE,
-            pages,
-            path,
-            subject,
-            latest=out_root / REPORTS_DIR / LATEST_REPORT_FILE,
-        )
-        return {"report": report.path}
+        job = partial(write_file_report, out_root, result.path, pages, subject)
+        result.report = self.plots.submit(job)
 
     def _finish(self, result: FileResult, started: float, completed_at: float | None) -> FileResult:
         result.seconds = time.perf_counter() - started
@@ -349,3 +354,20 @@ class Router:
         result.seconds = time.perf_counter() - started
         self.count_failure(result.path, reason, message)
         return result
+
+
+def write_file_report(
+    out_root: Path, path: Path, pages: list[Page], subject: str
+) -> dict[str, Path]:
+    """``OUT/<file>/report.pdf`` from the processors' pages, and the latest copy (a drawing
+    job: a module function, so that it can run in another process)."""
+    from wavedqm.exporters.report import write_report
+
+    report = write_report(
+        file_output_dir(out_root, path) / REPORT_FILE,
+        pages,
+        path,
+        subject,
+        latest=out_root / REPORTS_DIR / LATEST_REPORT_FILE,
+    )
+    return {"report": report.path}

@@ -18,8 +18,10 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +39,7 @@ from wavedqm.analysis.shot_series import (
 )
 from wavedqm.analysis.shots import ChannelRules, judge_timing, shot_channels
 from wavedqm.atomic import atomic_write_bytes
+from wavedqm.config import Config
 from wavedqm.constants import IMAGES_DIR
 from wavedqm.errors import FileNotReady, InputFileError
 from wavedqm.exporters.masks import figure_png
@@ -65,10 +68,20 @@ from wavedqm.formats.shots import Shot, read_shot, sidecar_path
 from wavedqm.kernels.shots import bin_means
 from wavedqm.kernels.shots import warm_up as warm_up_kernels
 from wavedqm.logs import get_logger
-from wavedqm.processors.base import BaseProcessor, Outcome, ProcessorContext
+from wavedqm.processors.base import (
+    NOT_PREPARED,
+    BaseProcessor,
+    Outcome,
+    ProcessorContext,
+    unwrap,
+)
 from wavedqm.processors.charge_runs import run_of
 
 log = get_logger(__name__)
+
+Measured = tuple[ShotRecord, dict[str, tuple[np.ndarray, np.ndarray]]]
+"""What :meth:`ShotProcessor.prepare` gives: the record before it has a place in its series
+(index -1), and the reduced traces of each channel."""
 
 
 class ShotProcessor(BaseProcessor):
@@ -106,18 +119,25 @@ class ShotProcessor(BaseProcessor):
         if not side.exists() and time.time() - completed_at < wait:
             raise FileNotReady(path, f"waiting up to {wait:g} s for its sidecar {side.name}")
 
-    def process(self, path: Path, completed_at: float | None = None) -> Outcome:
+    def prepare(self, path: Path) -> Measured:
+        """Read the shot and measure its channels (on a ``wavedqm reprocess`` worker): only the
+        metrics and the reduced traces travel back. Touches no state."""
+        return self.measure(read_shot(Path(path)))
+
+    def process(
+        self, path: Path, completed_at: float | None = None, prepared: Any = NOT_PREPARED
+    ) -> Outcome:
         path = Path(path)
         started = time.perf_counter()
         self._wait_for_sidecar(path, completed_at)
         try:
-            shot = read_shot(path)
+            measured = self.prepare(path) if prepared is NOT_PREPARED else unwrap(prepared)
         except InputFileError as err:
             self.metrics.shot_failed(err.reason)
             raise
         series_name = run_of(path.absolute(), self.cfg.shots.folder_pattern)
         series = self.store.series(series_name)
-        record, references, traces = self.analyse(shot, series)
+        record, references, traces = self.judge(measured, series)
         self.store.put(series, record, traces)
         out_dir = self.context.out_root / run_key(series_name)
         records = series.ordered()
@@ -161,31 +181,37 @@ class ShotProcessor(BaseProcessor):
             c: series.channel_traces(c, self.cfg.shots.overlay_shots)
             for c in channel_names(records)
         }  # a snapshot: the plotting thread never reads what the next shot changes
-        job = partial(self._draw, series.name, records, overlays, out_dir)
+        job = partial(draw_series, self.cfg, series.name, records, overlays, out_dir)
         return self.context.plots.submit(job, key=f"shots:{series.name}")
 
-    def analyse(
-        self, shot: Shot, series: Series
-    ) -> tuple[ShotRecord, dict, dict[str, tuple[np.ndarray, np.ndarray]]]:
-        """The shot's record, the timing reference of each channel and its reduced traces."""
-        index = series.next_index(shot.shot_id)
-        dt = shot.dt_s
-        earlier = list(series.records.values())
+    def measure(self, shot: Shot) -> Measured:
+        """Metrics and flags of every channel, and the reduced traces (state-free)."""
         rules = {name: self.rules(name) for name in shot.channels}
-        results = shot_channels(shot.t, shot.channels, rules, dt, self._threads)
-        references = {}
-        for name, result in results.items():
-            previous = clean_event_times(earlier, name, before=index)
-            references[name] = judge_timing(
-                result, previous, dt, rules[name], self.cfg.shots.timing_min_shots
-            )
+        results = shot_channels(shot.t, shot.channels, rules, shot.dt_s, self._threads)
         n_points = min(C.SHOT_OVERLAY_POINTS, shot.n_samples)
         t_points = bin_means(shot.t, n_points)
         traces = {name: (t_points, bin_means(x, n_points)) for name, x in shot.channels.items()}
         record = ShotRecord(
-            shot.shot_id, index, shot.path.name, time.time(), shot.n_samples, dt,
+            shot.shot_id, -1, shot.path.name, 0.0, shot.n_samples, shot.dt_s,
             float(shot.t[0]), float(shot.t[-1]), dict(shot.control_vars), results,
         )  # fmt: skip
+        return record, traces
+
+    def judge(
+        self, measured: Measured, series: Series
+    ) -> tuple[ShotRecord, dict, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """The shot's record (its place in the series, timing judged against the earlier
+        clean shots), the timing reference of each channel and its reduced traces."""
+        measured_record, traces = measured
+        index = series.next_index(measured_record.shot_id)
+        record = replace(measured_record, index=index, processed_at=time.time())
+        earlier = list(series.records.values())
+        references = {}
+        for name, result in record.channels.items():
+            previous = clean_event_times(earlier, name, before=index)
+            references[name] = judge_timing(
+                result, previous, record.dt_s, self.rules(name), self.cfg.shots.timing_min_shots
+            )
         return record, references, traces
 
     @staticmethod
@@ -194,45 +220,46 @@ class ShotProcessor(BaseProcessor):
         text = "; ".join(f"{n}: {', '.join(f)}" for n, f in flags.items()) or "no flags"
         return f"shot {record.shot_id} of {series}, {len(record.channels)} channels: {text}"
 
-    # -- drawings (plotting thread) ---------------------------------------------------------
 
-    def _draw(
-        self, series_name: str, records: list[ShotRecord], traces: dict[str, list[Trace]],
-        out_dir: Path,
-    ) -> dict[str, Path]:  # fmt: skip
-        cfg = self.cfg.shots
-        channels = list(traces)
-        overlays = {c: (tr, envelope(tr)) for c, tr in traces.items()}
-        written: dict[str, Path] = {}
-        for channel, (traces, env) in overlays.items():
-            fig = overlay_figure(series_name, channel, traces, env)
-            name = overlay_png_name(channel)
-            written[name] = atomic_write_bytes(out_dir / name, figure_png(fig))
-        xs = [SHOT_INDEX, *control_names(records)]
-        metrics = [m for m in cfg.trend_metrics if any(
-            m in c.metrics for r in records for c in r.channels.values())]  # fmt: skip
+def draw_series(
+    cfg: Config, series_name: str, records: list[ShotRecord], traces: dict[str, list[Trace]],
+    out_dir: Path,
+) -> dict[str, Path]:  # fmt: skip
+    """A series' overlays, trends and report (a drawing job: a module function, so that it
+    can run in another process)."""
+    shots_cfg = cfg.shots
+    channels = list(traces)
+    overlays = {c: (tr, envelope(tr)) for c, tr in traces.items()}
+    written: dict[str, Path] = {}
+    for channel, (traces, env) in overlays.items():
+        fig = overlay_figure(series_name, channel, traces, env)
+        name = overlay_png_name(channel)
+        written[name] = atomic_write_bytes(out_dir / name, figure_png(fig))
+    xs = [SHOT_INDEX, *control_names(records)]
+    metrics = [m for m in shots_cfg.trend_metrics if any(
+        m in c.metrics for r in records for c in r.channels.values())]  # fmt: skip
 
-        def trends_builder(x: str) -> object:
-            panels = {(m, c): trend(records, c, m, x) for m in metrics for c in channels}
-            return trends_figure(series_name, x, panels, metrics, channels)
+    def trends_builder(x: str) -> object:
+        panels = {(m, c): trend(records, c, m, x) for m in metrics for c in channels}
+        return trends_figure(series_name, x, panels, metrics, channels)
 
-        for x in xs:
-            name = trends_png_name(x)
-            written[name] = atomic_write_bytes(out_dir / name, figure_png(trends_builder(x)))
-        latest = self.context.out_root / IMAGES_DIR
-        grid = partial(overlay_grid_figure, series_name, overlays)
-        atomic_write_bytes(latest / OVERLAY_PNG, figure_png(grid()))
-        by_shot = (out_dir / trends_png_name(SHOT_INDEX)).read_bytes()
-        atomic_write_bytes(latest / TRENDS_PNG, by_shot)
-        pngs = [out_dir / overlay_png_name(c) for c in channels]
-        pngs += [out_dir / trends_png_name(x) for x in xs]
-        md = markdown_report(series_name, records, pngs, cfg.metrics)
-        written["shot_report_md"] = write_markdown(out_dir, md)
-        if self.cfg.output.reports:
-            from wavedqm.exporters.report import write_report
+    for x in xs:
+        name = trends_png_name(x)
+        written[name] = atomic_write_bytes(out_dir / name, figure_png(trends_builder(x)))
+    latest = Path(cfg.output.dir) / IMAGES_DIR
+    grid = partial(overlay_grid_figure, series_name, overlays)
+    atomic_write_bytes(latest / OVERLAY_PNG, figure_png(grid()))
+    by_shot = (out_dir / trends_png_name(SHOT_INDEX)).read_bytes()
+    atomic_write_bytes(latest / TRENDS_PNG, by_shot)
+    pngs = [out_dir / overlay_png_name(c) for c in channels]
+    pngs += [out_dir / trends_png_name(x) for x in xs]
+    md = markdown_report(series_name, records, pngs, shots_cfg.metrics)
+    written["shot_report_md"] = write_markdown(out_dir, md)
+    if cfg.output.reports:
+        from wavedqm.exporters.report import write_report
 
-            pages = report_pages(series_name, records, grid,
-                                 {x: partial(trends_builder, x) for x in xs})  # fmt: skip
-            report = write_report(out_dir / REPORT_PDF, pages, out_dir, SHOTS_SUBJECT)
-            written["shot_report"] = report.path
-        return written
+        pages = report_pages(series_name, records, grid,
+                             {x: partial(trends_builder, x) for x in xs})  # fmt: skip
+        report = write_report(out_dir / REPORT_PDF, pages, out_dir, SHOTS_SUBJECT)
+        written["shot_report"] = report.path
+    return written
