@@ -10,7 +10,10 @@ folders. Rows:
 - ``dask_1``, ``dask_2``: :func:`wavedqm.reprocess.run.reprocess` on a LocalCluster of 1 and 2
   worker processes (cluster start-up included, and reported apart as ``cluster_start_s``);
 - ``task_overhead_ms``: the scheduler's cost per task: ``--noop`` no-op tasks through the
-  2-worker cluster, wall time per task.
+  2-worker cluster, wall time per task;
+- ``dask_N_client_ms_per_file``: the client's serial part per file (routing with what the
+  worker prepared: comparisons, state, summaries, ledger): the ceiling of any cluster is
+  1000 / this files per second.
 
 Reports (PDF) on by default: they are most of the CPU per file (``--no-reports``: masks and
 voxel PNGs only).
@@ -23,6 +26,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import shutil
 import sys
@@ -85,7 +90,8 @@ def run(files: int = 8, events: int = 300, reports: bool = True, noop: int = 200
         result: dict[str, Any] = {"files": files, "events_per_file": events, "data_mb": size_mb,
                                   "reports": reports}  # fmt: skip
         t0 = time.perf_counter()
-        process_files(_config(root, "serial", reports), [data])
+        with contextlib.redirect_stdout(io.StringIO()):  # its one line per file
+            process_files(_config(root, "serial", reports), [data])
         result["serial_s"] = time.perf_counter() - t0
         for workers in (1, 2):
             cfg = _config(root, f"dask{workers}", reports)
@@ -93,6 +99,7 @@ def run(files: int = 8, events: int = 300, reports: bool = True, noop: int = 200
             report = reprocess(cfg, [data], ReprocessOptions(workers=workers, progress=False))
             result[f"dask_{workers}_s"] = time.perf_counter() - t0
             assert report.done == files, report.failures
+            result[f"dask_{workers}_client_ms_per_file"] = 1e3 * report.client_seconds / files
         result["cluster_start_s"] = cluster_start_s(2)
         result["task_overhead_ms"] = task_overhead_ms(2, noop)
         for key in ("serial", "dask_1", "dask_2"):

@@ -44,11 +44,15 @@ class Daemon:
             self.proc.wait(timeout=10)
 
 
-def start_daemon(tmp_path: Path, spool: Path, extra_config: str = "") -> Daemon:
-    """Start `wavedqm watch SPOOL` with a short settle time; wait until /healthz says 200."""
+def start_daemon(
+    tmp_path: Path, spool: Path, extra_config: str = "", settle_s: float | None = SETTLE_S
+) -> Daemon:
+    """Start `wavedqm watch SPOOL` with a short settle time (``settle_s`` None: the default
+    config's); wait until /healthz says 200."""
     out, state = tmp_path / "out", tmp_path / "state"
     config = tmp_path / "wavedqm.toml"
-    config.write_text(f"[watch]\nsettle_seconds = {SETTLE_S}\n{extra_config}")
+    settle = "" if settle_s is None else f"[watch]\nsettle_seconds = {settle_s}\n"
+    config.write_text(f"{settle}{extra_config}")
     port = free_port()
     log = tmp_path / f"daemon-{time.monotonic_ns()}.log"
     cmd = [sys.executable, "-m", "wavedqm.cli", "watch", str(spool), "--config", str(config)]

@@ -37,6 +37,21 @@ def _processed(d: Daemon, n: int) -> bool:
     return (d.value("wavedqm_files_processed_total") or 0) >= n
 
 
+def test_renamed_in_file_reaches_metrics_in_under_a_second_by_default(tmp_path: Path) -> None:
+    """Default config (2 s settle): a file published by rename needs only the short settle
+    (the rename is the writer's "done"), so the counter moves in under a second."""
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    d = start_daemon(tmp_path, spool, settle_s=None)
+    try:
+        publish_flow_file(spool, "fast_p0001.FLOW.hdf5", n_events=20, n_samples=256, seed=1)
+        published = time.monotonic()
+        wait_for(lambda: _processed(d, 1), 20, interval=0.02, what="file processed")
+        assert time.monotonic() - published < 1.0
+    finally:
+        d.kill()
+
+
 def test_renamed_in_file_reaches_metrics_within_seconds(daemon: Daemon) -> None:
     faults = ChannelFaults(dead=((2, 7),))
     path, truth = publish_flow_file(

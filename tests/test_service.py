@@ -173,7 +173,10 @@ def test_rename_into_place_is_handled_and_input_untouched(tmp_path):
         call = rec.calls[0]
         assert call.path == f and call.data == data
         assert call.started_at - t0 < 2.0
-        assert t0 + SETTLE <= call.completed_at + 0.05 <= call.started_at + 0.05
+        # the rename is the writer's "done": the short settle, not the full one
+        signalled = svc.tracker.signalled_settle_seconds
+        assert signalled < SETTLE
+        assert t0 + signalled <= call.completed_at + 0.05 <= call.started_at + 0.05
         assert svc.wait_idle(3)
         after = os.stat(f)
     assert f.read_bytes() == data
@@ -189,6 +192,8 @@ def test_rename_into_place_is_handled_and_input_untouched(tmp_path):
 
 
 def test_slow_writer_not_handled_before_last_write_plus_settle(tmp_path):
+    """Never while written; once the writer closes the file, after the short settle (the
+    close is its "done")."""
     settle = 0.5
     rec = Recorder()
     with running(make_cfg(tmp_path, settle_seconds=settle), rec) as svc:
@@ -202,11 +207,26 @@ def test_slow_writer_not_handled_before_last_write_plus_settle(tmp_path):
                 assert rec.calls == []
         last_write = time.time()
         assert rec.wait_calls(1, timeout=4)
-        assert rec.calls[0].started_at >= last_write + settle - 0.02
+        assert rec.calls[0].started_at >= last_write + svc.tracker.signalled_settle_seconds - 0.02
         assert rec.calls[0].data == chunk * 8
         assert svc.wait_idle(3)
         time.sleep(settle)
         assert len(rec.calls) == 1
+
+
+def test_writer_that_keeps_the_file_open_gets_the_full_settle(tmp_path):
+    """No "done" signal (the writer stops writing but holds the file open): the full settle
+    time after the last write."""
+    settle = 0.6
+    rec = Recorder()
+    with running(make_cfg(tmp_path, settle_seconds=settle), rec):
+        f = daq(tmp_path) / "open.FLOW.hdf5"
+        with open(f, "wb") as fh:
+            fh.write(os.urandom(4096))
+            fh.flush()
+            last_write = time.time()
+            assert rec.wait_calls(1, timeout=4)
+            assert rec.calls[0].started_at >= last_write + settle - 0.02
 
 
 def test_non_matching_names_ignored(tmp_path):

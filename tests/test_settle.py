@@ -160,3 +160,35 @@ def test_future_mtime_not_held_back_without_min_age(tmp_path):
     tr.touch(f)
     clock.advance(0.5)
     assert tr.due() == [f]
+
+
+def test_writer_done_signal_needs_only_the_short_settle(tmp_path):
+    """A rename-in / close-after-write: due after the short settle (once a re-stat sees
+    nothing changed); a change after it brings the full settle time back."""
+    clock = FakeClock()
+    tr = SettleTracker(2.0, 0.0, clock=clock, signalled_settle_seconds=0.1)
+    f = make(tmp_path)
+    assert tr.touch(f, signalled=True)
+    assert tr.due() == []
+    assert tr.next_due_in() == pytest.approx(0.1)
+    clock.advance(0.1)
+    assert tr.due() == [f]
+
+    g = make(tmp_path, "b.FLOW.hdf5")
+    tr.touch(g, signalled=True)
+    clock.advance(0.05)
+    with open(g, "ab") as fh:  # the writer was not done after all
+        fh.write(b"more")
+    assert tr.due() == []
+    clock.advance(1.9)
+    assert tr.due() == []
+    clock.advance(0.1)
+    assert tr.due() == [g]
+
+    h = make(tmp_path, "c.FLOW.hdf5")
+    tr.touch(h, signalled=True)
+    tr.touch(h)  # a later plain change event: the full settle time
+    clock.advance(0.5)
+    assert tr.due() == []
+    clock.advance(1.5)
+    assert tr.due() == [h]

@@ -87,6 +87,8 @@ class WatchConfig:
     """File-name globs to pick up; empty: the patterns of every enabled processor's formats
     (``*.FLOW.hdf5``, ``*.wfm``, ...: ``wavedqm.processors.router.watch_patterns``)."""
     settle_seconds: float = C.SETTLE_SECONDS
+    signalled_settle_seconds: float = C.SIGNALLED_SETTLE_SECONDS
+    """Settle time after a rename-in or close-after-write event (inotify only; s)."""
     min_file_age_seconds: float = C.MIN_FILE_AGE_SECONDS
     max_file_size_bytes: int = C.MAX_FILE_SIZE_BYTES
     poll: bool = False
@@ -448,6 +450,10 @@ def _validate(obj: Any, section: str) -> None:
         raise ConfigError(f"reader.chunk_bytes: {obj.chunk_bytes} (expected at least 1048576)")
     if isinstance(obj, WatchConfig) and obj.settle_seconds < 0:
         raise ConfigError(f"watch.settle_seconds: {obj.settle_seconds} (expected >= 0)")
+    if isinstance(obj, WatchConfig) and obj.signalled_settle_seconds < 0:
+        raise ConfigError(
+            f"watch.signalled_settle_seconds: {obj.signalled_settle_seconds} (expected >= 0)"
+        )
 
 
 def parse_listen(listen: str) -> tuple[str, int]:

@@ -65,6 +65,9 @@ TRIGGER_SELECTIONS = ("all", *TRIGGERS)
 # --- service (spec: operations.md) ------------------------------------------------------------
 SETTLE_SECONDS = 2.0
 """Size and mtime must be unchanged this long before a file counts as complete (s)."""
+SIGNALLED_SETTLE_SECONDS = 0.1
+"""The same, after the writer said it is done: the file was renamed in or closed after
+writing (inotify; never with polling, which sees no such signal) (s)."""
 MIN_FILE_AGE_SECONDS = 0.0
 """The old nearline used 30 s; with settle detection 0 is safe."""
 MAX_FILE_SIZE_BYTES = 50 * 10**9

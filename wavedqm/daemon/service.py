@@ -86,12 +86,17 @@ class Service:
         self._on_event = on_event
         self.not_ready_retry_seconds = float(not_ready_retry_seconds)
         w = cfg.watch
-        self.tracker = SettleTracker(w.settle_seconds, w.min_file_age_seconds)
+        self.tracker = SettleTracker(
+            w.settle_seconds,
+            w.min_file_age_seconds,
+            signalled_settle_seconds=w.signalled_settle_seconds,
+        )
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=max(1, w.queue_max_files))
         self._watcher = Watcher.from_config(
-            w, self._on_change, observer_factory, patterns=watch_patterns(cfg)
-        )
-        self._tick = max(0.02, min(0.25, w.settle_seconds / 5))
+            w, self._on_change, observer_factory, patterns=watch_patterns(cfg),
+            on_done=self._on_done,
+        )  # fmt: skip
+        self._tick = max(0.02, min(0.25, w.settle_seconds / 5, w.signalled_settle_seconds / 2))
         """Settle-thread period (s)."""
 
         self._lock = threading.Lock()
@@ -292,11 +297,15 @@ class Service:
             except Exception:
                 log.exception("on_queue_size_callback_failed")
 
-    def _on_change(self, path: Path) -> None:
-        """Observer thread: a matching file changed, was closed or renamed in."""
+    def _on_change(self, path: Path, done: bool = False) -> None:
+        """Observer thread: a matching file changed (``done``: was closed after writing or
+        renamed in: the short settle time)."""
         new = path not in self.tracker
-        if self.tracker.touch(path) and new:
+        if self.tracker.touch(path, signalled=done) and new:
             self._event("file_detected", path=str(path), source="event")
+
+    def _on_done(self, path: Path) -> None:
+        self._on_change(path, done=True)
 
     def _startup_scan(self) -> None:
         """Files that arrived while the daemon was down: unseen ones start settling."""

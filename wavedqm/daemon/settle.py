@@ -1,6 +1,8 @@
 """Completion detection: a file is complete once its size and mtime have stayed unchanged for
 ``settle_seconds`` after the last event about it, and its mtime is at least ``min_age_seconds``
-old.
+old. When the last event was the writer's own signal that it is done (the file renamed in, or
+closed after writing), ``signalled_settle_seconds`` is enough (a re-stat confirming nothing
+changed); any later change event brings back the full settle time.
 
 The tracker is pure logic plus ``os.stat``; the clocks are injectable so tests can drive it
 with a fake clock. It is thread-safe: the watcher thread calls :meth:`SettleTracker.touch`, the
@@ -39,6 +41,8 @@ class _Entry:
     """Unix time (s) of the last modification."""
     stable_since: float
     """``clock()`` time (s) since which the signature has not changed."""
+    settle: float
+    """How long it must stay unchanged (s): short after a completion signal."""
 
 
 class SettleTracker:
@@ -55,21 +59,27 @@ class SettleTracker:
         min_age_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        signalled_settle_seconds: float | None = None,
     ) -> None:
-        if settle_seconds < 0 or min_age_seconds < 0:
+        if signalled_settle_seconds is None:
+            signalled_settle_seconds = settle_seconds
+        if settle_seconds < 0 or min_age_seconds < 0 or signalled_settle_seconds < 0:
             raise ValueError(
                 f"settle_seconds={settle_seconds}, min_age_seconds={min_age_seconds} "
                 "(expected >= 0)"
             )
         self.settle_seconds = float(settle_seconds)
+        self.signalled_settle_seconds = min(float(signalled_settle_seconds), self.settle_seconds)
         self.min_age_seconds = float(min_age_seconds)
         self.clock = clock
         self.wall_clock = wall_clock
         self._entries: dict[Path, _Entry] = {}
         self._lock = threading.Lock()
 
-    def touch(self, path: Path | str, now: float | None = None) -> bool:
+    def touch(self, path: Path | str, now: float | None = None, *, signalled: bool = False) -> bool:
         """An event says ``path`` changed, was closed or was renamed in: (re)start its timer.
+        ``signalled``: the event was the writer's "done" (rename-in, close after writing):
+        the short settle time applies until another event comes.
 
         Returns False (and forgets the path) if it is not an existing regular file.
         """
@@ -80,7 +90,8 @@ class SettleTracker:
             if sig is None:
                 self._entries.pop(path, None)
                 return False
-            self._entries[path] = _Entry(sig[0], sig[1], now)
+            settle = self.signalled_settle_seconds if signalled else self.settle_seconds
+            self._entries[path] = _Entry(sig[0], sig[1], now, settle)
         return True
 
     def forget(self, path: Path | str) -> None:
@@ -108,13 +119,13 @@ class SettleTracker:
                 if sig is None:
                     del self._entries[path]
                     continue
-                if sig[0] != entry.signature:
-                    self._entries[path] = _Entry(sig[0], sig[1], now)
+                if sig[0] != entry.signature:  # still written: the full settle time again
+                    self._entries[path] = _Entry(sig[0], sig[1], now, self.settle_seconds)
                     continue
                 # min age 0 skips the age test: an mtime slightly in the future (a file
                 # server's clock ahead of ours) must not hold a file back.
                 old_enough = self.min_age_seconds <= 0 or wall - entry.mtime >= self.min_age_seconds
-                if now - entry.stable_since >= self.settle_seconds and old_enough:
+                if now - entry.stable_since >= entry.settle and old_enough:
                     del self._entries[path]
                     ready.append((entry.mtime, path))
         ready.sort()
@@ -127,8 +138,8 @@ class SettleTracker:
         with self._lock:
             if not self._entries:
                 return None
-            earliest = min(e.stable_since for e in self._entries.values())
-        return max(0.0, earliest + self.settle_seconds - now)
+            earliest = min(e.stable_since + e.settle for e in self._entries.values())
+        return max(0.0, earliest - now)
 
     def pending(self) -> list[Path]:
         """Tracked files, in the order they were first touched."""

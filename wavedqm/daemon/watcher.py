@@ -94,16 +94,25 @@ class _Handler(FileSystemEventHandler):
     """Turns watchdog events on matching files into ``on_change(path)`` calls."""
 
     def __init__(
-        self, patterns: Sequence[str], recursive: bool, on_change: Callable[[Path], None]
+        self,
+        patterns: Sequence[str],
+        recursive: bool,
+        on_change: Callable[[Path], None],
+        on_done: Callable[[Path], None] | None = None,
     ) -> None:
         self.patterns = tuple(patterns)
         self.recursive = recursive
         self.on_change = on_change
+        self.on_done = on_done
+        self.trust_done = False
+        """Whether rename-in / close-after-write events are the writer's "done" (inotify:
+        yes; a polling observer infers them from snapshots: no)."""
 
-    def _file(self, raw: str | bytes) -> None:
+    def _file(self, raw: str | bytes, done: bool = False) -> None:
         path = Path(os.fsdecode(raw))
         if matches(path.name, self.patterns):
-            self._call(path)
+            callback = self.on_done if done and self.trust_done and self.on_done else None
+            self._call(path, callback or self.on_change)
 
     def _folder(self, raw: str | bytes) -> None:
         """A folder appeared (created or moved in): its files may never send events."""
@@ -111,14 +120,14 @@ class _Handler(FileSystemEventHandler):
             for path in scan([os.fsdecode(raw)], self.patterns, recursive=True):
                 self._call(path)
 
-    def _call(self, path: Path) -> None:
+    def _call(self, path: Path, callback: Callable[[Path], None] | None = None) -> None:
         try:
-            self.on_change(path)
+            (callback or self.on_change)(path)
         except Exception:
             log.exception("watch_callback_failed", path=str(path))
 
     def on_closed(self, event: FileClosedEvent) -> None:
-        self._file(event.src_path)
+        self._file(event.src_path, done=True)
 
     def on_modified(self, event: FileSystemEvent) -> None:
         if not event.is_directory:
@@ -135,7 +144,7 @@ class _Handler(FileSystemEventHandler):
         if event.is_directory:
             self._folder(event.dest_path)
         else:
-            self._file(event.dest_path)
+            self._file(event.dest_path, done=True)
 
 
 class Watcher:
@@ -157,6 +166,7 @@ class Watcher:
         poll: bool = False,
         poll_interval_seconds: float = 1.0,
         observer_factory: Callable[[], BaseObserver] | None = None,
+        on_done: Callable[[Path], None] | None = None,
     ) -> None:
         self.paths = tuple(Path(os.path.abspath(p)) for p in paths)
         self.patterns = tuple(patterns)
@@ -164,7 +174,7 @@ class Watcher:
         self.poll = poll
         self.poll_interval_seconds = float(poll_interval_seconds)
         self._observer_factory = observer_factory or Observer
-        self._handler = _Handler(self.patterns, recursive, on_change)
+        self._handler = _Handler(self.patterns, recursive, on_change, on_done)
         self._observer: BaseObserver | None = None
         self.mode = ""
         """``"inotify"`` (native) or ``"polling"`` once started."""
@@ -176,8 +186,11 @@ class Watcher:
         on_change: Callable[[Path], None],
         observer_factory: Callable[[], BaseObserver] | None = None,
         patterns: tuple[str, ...] | None = None,
+        on_done: Callable[[Path], None] | None = None,
     ) -> Watcher:
-        """``patterns``: the globs to pick up (default ``watch.patterns``)."""
+        """``patterns``: the globs to pick up (default ``watch.patterns``); ``on_done``:
+        called instead of ``on_change`` for a file renamed in or closed after writing
+        (inotify only)."""
         return cls(
             watch.paths,
             watch.patterns if patterns is None else patterns,
@@ -186,6 +199,7 @@ class Watcher:
             poll=watch.poll,
             poll_interval_seconds=watch.poll_interval_seconds,
             observer_factory=observer_factory,
+            on_done=on_done,
         )
 
     def check_paths(self) -> None:
@@ -227,9 +241,11 @@ class Watcher:
                 )
             else:
                 self._observer, self.mode = observer, "inotify"
+                self._handler.trust_done = True
                 log.info("watch_started", mode=self.mode, paths=[str(p) for p in self.paths])
                 return
         observer = PollingObserver(timeout=self.poll_interval_seconds)
+        self._handler.trust_done = False
         self._schedule(observer)
         observer.start()
         self._observer, self.mode = observer, "polling"

@@ -87,6 +87,8 @@ class ReprocessReport:
     seconds: float = 0.0
     workers: int = 0
     dashboard: str | None = None
+    client_seconds: float = 0.0
+    """Time the client spent routing files (the serial part: state, summaries, ledger; s)."""
     lines: list[str] = field(default_factory=list)
     """One line per file done (as ``wavedqm process`` prints)."""
     failures: list[tuple[Path, str, str]] = field(default_factory=list)
@@ -276,6 +278,7 @@ class Reprocess:
     def _finish(self, path: Path, result: FileResult | None) -> None:
         if result is None:
             return
+        self.report.client_seconds += result.seconds
         if result.ok:
             self._done(path, result.line(), result.seconds)
         else:  # the router counted it
