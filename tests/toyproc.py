@@ -109,3 +109,16 @@ class PreparedToyProcessor(ToyProcessor):
 
 
 PREPARED_TOY = Registration("preparedtoy", "toyproc:PreparedToyProcessor", (TOY_FORMAT,))
+
+
+def pid_drawing() -> dict[str, Path]:
+    """A drawing job that says which process drew it."""
+    return {"pid": Path(str(os.getpid()))}
+
+
+def failing_drawing() -> dict[str, Path]:
+    raise ValueError("this figure cannot be drawn")
+
+
+def crashing_drawing() -> dict[str, Path]:
+    os._exit(9)

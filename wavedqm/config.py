@@ -120,6 +120,8 @@ class OutputConfig:
     reports: bool = True
     """Write a PDF report per file (``OUT/<file>/report.pdf``, latest in ``OUT/reports/``)."""
     max_pending_drawings: int = C.MAX_PENDING_DRAWINGS
+    drawing_processes: int = C.DRAWING_PROCESSES
+    """Helper processes that draw the figures and PDF reports (0: on the plotting thread)."""
     """The daemon keeps at most this many drawings (PNGs, reports) waiting; beyond, the
     superseded then the oldest are dropped (``wavedqm_drawings_dropped_total``): memory stays
     bounded under a burst. ``wavedqm process`` draws everything."""
@@ -442,6 +444,10 @@ def _validate(obj: Any, section: str) -> None:
         _validate_shots(obj)
     if isinstance(obj, MetricsConfig):
         parse_listen(obj.listen)
+    if isinstance(obj, OutputConfig) and obj.drawing_processes < 0:
+        raise ConfigError(
+            f"output.drawing_processes: {obj.drawing_processes} (expected 0 or more)"
+        )
     if isinstance(obj, OutputConfig) and obj.max_pending_drawings < 1:
         raise ConfigError(
             f"output.max_pending_drawings: {obj.max_pending_drawings} (expected at least 1)"

@@ -81,11 +81,13 @@ STATE_SUBDIR = "wavedqm"
 READ_CHUNK_BYTES = 32 * 2**20
 """Raw bytes of samples read per batch: bounds memory whatever the file size."""
 NOT_READY_RETRY_SECONDS = 2.0
+"""How long to wait before retrying a file whose HDF5 lock is still held."""
 LATEST_PLAUSIBLE_TIME_S = 4_102_444_800.0
 """2100-01-01 UTC: an event time past it is a corrupted ``utime_ms``, not a time (s)."""
 MAX_PENDING_DRAWINGS = 32
 """Drawings the daemon keeps waiting at most (each holds its file's results, a few MB)."""
-"""How long to wait before retrying a file whose HDF5 lock is still held."""
+DRAWING_PROCESSES = 1
+"""Helper processes drawing PNGs and PDFs: the analysis of the next file keeps its GIL."""
 
 LEDGER_FILE = "ledger.sqlite3"
 SUMMARY_FILE = "summary.json"

@@ -9,12 +9,21 @@ import sys
 
 import structlog
 
+_level = "info"
+
+
+def current_level() -> str:
+    """The level of the last :func:`configure_logging` (helper processes log alike)."""
+    return _level
+
 
 def configure_logging(level: str = "info", json: bool | None = None) -> None:
     """Configure structlog once for the process.
 
     ``json=None`` picks JSON lines unless stderr is a terminal.
     """
+    global _level
+    _level = level
     if json is None:
         json = not sys.stderr.isatty()
     renderer: structlog.typing.Processor = (

@@ -12,19 +12,28 @@ with ``max_pending``, submitting beyond it drops pending jobs — superseded key
 then the oldest — which then give ``{}`` without drawing and release what they held; each drop
 is logged and passed to ``on_drop("load")``. ``close(abandon=True)`` (the daemon stopping)
 drops everything still queued (``on_drop("stop")``) and waits only for the job running.
+
+With ``processes`` (the router's default: 1, ``[output] drawing_processes``), the plotting
+thread hands each job to a helper process and waits for it: the figures and PDF pages (seconds
+of CPU per file) no longer hold the GIL of the process that analyses the next file. A job that
+cannot be sent there (it does not pickle) is drawn on the thread as before; a job that kills
+its helper (a crash in a drawing library) is logged and gives ``{}``, and the next job starts a
+new helper: the daemon itself never dies of a drawing.
 """
 
 from __future__ import annotations
 
+import traceback
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING
 
-from wavedqm.logs import get_logger
+from wavedqm.logs import configure_logging, current_level, get_logger
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -51,9 +60,15 @@ class PlotQueue:
     """One thread that draws (module doc). ``close()`` waits for the jobs submitted."""
 
     def __init__(
-        self, max_pending: int | None = None, on_drop: Callable[[str], None] | None = None
+        self,
+        max_pending: int | None = None,
+        on_drop: Callable[[str], None] | None = None,
+        processes: int = 0,
     ) -> None:
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wavedqm-plots")
+        self.processes = max(0, int(processes))
+        self._helpers: ProcessPoolExecutor | None = None
+        """Started with the first job (a queue that never draws costs nothing)."""
         self._latest: dict[str, int] = {}
         self._lock = Lock()
         self.max_pending = max_pending
@@ -111,12 +126,43 @@ class PlotQueue:
         if fn is None or superseded:
             return {}
         try:
+            if self.processes:
+                drawn = self._in_helper(fn, job.key)
+                if drawn is not None:
+                    return drawn
             return fn()
         except Exception:  # never lose the plotting thread to one bad figure
             log.exception("plots_failed", key=job.key)
             return {}
         finally:
             job.fn = None
+
+    def _in_helper(self, fn: PlotJob, key: str | None) -> dict[str, Path] | None:
+        """Draw ``fn`` in the helper process; None when it cannot go there."""
+        try:
+            if self._helpers is None:
+                import multiprocessing
+
+                self._helpers = ProcessPoolExecutor(
+                    max_workers=self.processes,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=configure_logging,
+                    initargs=(current_level(),),
+                )
+            status, value = self._helpers.submit(_draw_job, fn).result()
+        except BrokenProcessPool as err:  # the drawing killed its helper: never retried here
+            log.error("drawing_helper_died", key=key, error=str(err))
+            if self._helpers is not None:
+                self._helpers.shutdown(wait=False)
+                self._helpers = None
+            return {}
+        except Exception as err:  # the job does not pickle: draw it on the thread
+            log.debug("drawing_in_thread", key=key, why=f"{type(err).__name__}: {err}")
+            return None
+        if status == "error":
+            log.error("plots_failed", key=key, error=value)
+            return {}
+        return value
 
     def wait_idle(self, timeout: float | None = None) -> None:
         """Wait until every job submitted so far has run (jobs run in order)."""
@@ -133,3 +179,15 @@ class PlotQueue:
             for _ in pending:
                 self._dropped("stop")
         self._pool.shutdown(wait=True)
+        if self._helpers is not None:
+            self._helpers.shutdown(wait=True)
+            self._helpers = None
+
+
+def _draw_job(fn: PlotJob) -> tuple[str, object]:
+    """In the helper process: ``("ok", written)`` or ``("error", traceback)`` (a drawing that
+    fails is reported, never retried on the thread)."""
+    try:
+        return "ok", fn()
+    except Exception:
+        return "error", traceback.format_exc()

@@ -133,6 +133,7 @@ class Router:
         self.plots = plots or PlotQueue(
             max_pending=None if batch else cfg.output.max_pending_drawings,
             on_drop=self.metrics.drawing_dropped,
+            processes=cfg.output.drawing_processes,
         )
         """Where the drawings go: the plotting thread, or (``wavedqm reprocess``) anything
         with the same ``submit`` / ``close``, e.g. the Dask workers."""
