@@ -161,7 +161,9 @@ def process_s2_run(cfg: Config, files: Sequence[Path]) -> list[S2FileResult]:
 
     s2 = [r for r in reg.enabled(cfg.processors.disabled) if r.name == "s2"]
     results: list[S2FileResult] = []
-    router = Router(cfg, batch=True, registrations=s2)
+    # a Dask worker is a daemonic process: no helper processes of its own, it draws itself
+    local = cfg.with_overrides(output={"drawing_processes": 0})
+    router = Router(local, batch=True, registrations=s2)
     try:
         router.begin_batch(list(files))
         for path in files:
