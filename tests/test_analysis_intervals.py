@@ -67,3 +67,17 @@ def test_interval_narrows_with_more_events() -> None:
 def test_refuses_impossible_input(k: int, n: int, cl: float) -> None:
     with pytest.raises(ValueError):
         clopper_pearson(k, n, cl)
+
+
+def test_bit_identical_to_scipy_stats_beta_ppf() -> None:
+    """The quantiles come from scipy.special (a lighter import): the same bits as
+    ``scipy.stats.beta.ppf`` on counts from 1 to a million."""
+    rng = np.random.default_rng(7)
+    n = rng.integers(1, 10**6, 20_000)
+    k = rng.integers(0, n + 1)
+    cl = 0.6827
+    _, lower, upper = clopper_pearson(k, n, cl)
+    low, high = k > 0, k < n
+    a = 1 - cl
+    assert np.array_equal(lower[low], beta.ppf(a / 2, k[low], n[low] - k[low] + 1))
+    assert np.array_equal(upper[high], beta.ppf(1 - a / 2, k[high] + 1, n[high] - k[high]))

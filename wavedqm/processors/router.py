@@ -190,8 +190,19 @@ class Router:
     # -- batches ---------------------------------------------------------------------------
 
     def begin_batch(self, paths: Sequence[Path]) -> None:
-        for processor in self.processors():
-            processor.begin_batch(paths)
+        """Tell the processors that may take some of ``paths`` (by the file-name patterns of
+        their formats) that a batch starts; the others are not even built (a batch of light
+        files never imports the S2 code). A batch of one file draws on the plotting thread (a
+        helper process would take longer to start than the drawing)."""
+        from fnmatch import fnmatchcase
+
+        if len(paths) < 2 and isinstance(self.plots, PlotQueue):
+            self.plots.processes = 0  # one file: starting a helper costs more than it saves
+        names = [Path(p).name for p in paths]
+        for registration in self.registrations:
+            patterns = [pat for f in registration.formats for pat in f.patterns]
+            if any(fnmatchcase(n, pat) for n in names for pat in patterns):
+                self._processor(registration).begin_batch(paths)
 
     def end_batch(self) -> list[Outcome]:
         """The outcomes of work the processors deferred to the end of the batch; a failed
