@@ -190,18 +190,16 @@ class Router:
     # -- batches ---------------------------------------------------------------------------
 
     def begin_batch(self, paths: Sequence[Path]) -> None:
-        """Tell the processors that may take some of ``paths`` (by the file-name patterns of
-        their formats) that a batch starts; the others are not even built (a batch of light
-        files never imports the S2 code). A batch of one file draws on the plotting thread (a
-        helper process would take longer to start than the drawing)."""
-        from fnmatch import fnmatchcase
-
+        """Tell the processors that may take some of ``paths`` (by name: a format's pattern
+        or suffix) that a batch starts; the others are not even built (a batch of light files
+        never imports the S2 code). A batch of one file draws on the plotting thread (a helper
+        process would take longer to start than the drawing)."""
         if len(paths) < 2 and isinstance(self.plots, PlotQueue):
-            self.plots.processes = 0  # one file: starting a helper costs more than it saves
-        names = [Path(p).name for p in paths]
+            self.plots.processes = 0
+        files = [Path(p) for p in paths]
         for registration in self.registrations:
-            patterns = [pat for f in registration.formats for pat in f.patterns]
-            if any(fnmatchcase(n, pat) for n in names for pat in patterns):
+            formats = registration.formats
+            if any(f.matches_name(p) or f.has_suffix(p) for f in formats for p in files):
                 self._processor(registration).begin_batch(paths)
 
     def end_batch(self) -> list[Outcome]:

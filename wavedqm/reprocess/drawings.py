@@ -22,7 +22,6 @@ class DaskDrawings:
         self.client = client
         self.max_pending = max(1, max_pending)
         self._futures: deque[Any] = deque()
-        self.dropped = 0  # never: kept for the PlotQueue interface
 
     def submit(self, fn: Any, key: str | None = None) -> Any:
         """Send ``fn`` to a worker (``key``, the daemon's "only the latest drawing of this"
@@ -39,9 +38,6 @@ class DaskDrawings:
             future.result()
         except Exception as err:  # a lost worker twice: the figure is missing, say so
             log.error("drawing_lost", error=f"{type(err).__name__}: {err}")
-
-    def pending(self) -> int:
-        return sum(not f.done() for f in self._futures)
 
     def close(self, abandon: bool = False) -> None:
         """Wait for every drawing submitted (``abandon``: cancel those not finished)."""
