@@ -188,7 +188,8 @@ def test_raw_reads_equal_h5py_reads(
         np.testing.assert_array_equal(got[0][key], got[1][key])
 
 
-def test_raw_reads_fill_unwritten_chunks_with_the_fill_value(tmp_path: Path) -> None:
+def test_a_hole_of_never_written_chunks_is_refused_not_read_as_fill(tmp_path: Path) -> None:
+    """Rows HDF5 would hand back as fill values (0) are not waveforms (issue 11 finding 3)."""
     path = tmp_path / "sparse.FLOW.hdf5"
     samples = _random_samples(12)
     _write_light(path, samples, wvfm_kwargs={"chunks": (4,)})
@@ -200,12 +201,10 @@ def test_raw_reads_fill_unwritten_chunks_with_the_fill_value(tmp_path: Path) -> 
         events.resize((20,))
         events[12:20] = events[0:8]
         assert wvfm.id.get_chunk_info_by_coord((12,)).byte_offset is None
-    with FlowLightReader(path) as reader:
-        assert reader.raw_reads
-        got = _read_all(reader)
-    np.testing.assert_array_equal(got["samples"][:12], samples)
-    assert not got["samples"][12:16].any()  # never written: HDF5's fill value, 0
-    np.testing.assert_array_equal(got["samples"][16:], samples[:4])
+    with pytest.raises(InputFileError) as exc:
+        FlowLightReader(path)
+    assert exc.value.reason == "unwritten_rows"
+    assert "4 of its 5 chunks of 4 rows" in str(exc.value)
 
 
 def test_file_cut_while_reading_is_truncated(tmp_path: Path) -> None:

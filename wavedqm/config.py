@@ -101,6 +101,9 @@ class WatchConfig:
 class ReaderConfig:
     chunk_bytes: int = C.READ_CHUNK_BYTES
     """Bytes of raw samples per batch (bounds memory)."""
+    max_allocation_bytes: int = C.MAX_ALLOCATION_BYTES
+    """Largest allocation a file's header may size (bytes): a file needing more (huge
+    declared waveforms, a huge voxel grid) fails as ``too_large`` before anything is read."""
 
 
 def default_state_dir() -> str:

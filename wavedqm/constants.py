@@ -80,6 +80,9 @@ STATE_SUBDIR = "wavedqm"
 """The state folder by default: ``$XDG_STATE_HOME/wavedqm`` (``~/.local/state/wavedqm``)."""
 READ_CHUNK_BYTES = 32 * 2**20
 """Raw bytes of samples read per batch: bounds memory whatever the file size."""
+MAX_ALLOCATION_BYTES = 2**30
+"""Largest allocation a file's header may size (read buffers, spectra store, voxel grid)
+before the file is refused as ``too_large`` (bytes)."""
 NOT_READY_RETRY_SECONDS = 2.0
 """How long to wait before retrying a file whose HDF5 lock is still held."""
 LATEST_PLAUSIBLE_TIME_S = 4_102_444_800.0

@@ -25,6 +25,7 @@ FAILURE_REASONS = (
     "bad_sidecar",
     "not_npz",
     "worker_lost",
+    "unwritten_rows",
 )
 """Every ``reason`` a failed file can be counted under (``wavedqm_files_failed_total``)."""
 

@@ -26,6 +26,7 @@ import numpy as np
 from wavedqm import constants as C
 from wavedqm.errors import InputFileError
 from wavedqm.formats.flow import CHARGE_EVENTS, CHARGE_HITS, compression_name, data_error, open_flow
+from wavedqm.formats.h5checks import H5_ERRORS
 
 HIT_FIELDS = ("x", "y", "z", "Q")
 """Fields every hits table must have (cm, cm, cm, ke⁻)."""
@@ -204,7 +205,7 @@ def hit_chunks(
         b = min(n, a + step)
         try:
             rows = hits.fields(wanted)[a:b]
-        except (OSError, ValueError) as err:
+        except H5_ERRORS as err:
             raise data_error(path, err, f"{CHARGE_HITS} rows {a}:{b}") from err
         disabled = np.asarray(rows[DISABLED_FIELD], np.bool_) if DISABLED_FIELD in wanted else None
         yield HitChunk(

@@ -34,6 +34,7 @@ import numpy as np
 from wavedqm import constants as C
 from wavedqm.errors import FileNotReady, InputFileError
 from wavedqm.formats.batch import WaveformBatch
+from wavedqm.formats.h5checks import H5_ERRORS, check_allocation, check_stored_rows
 from wavedqm.logs import get_logger
 
 log = get_logger(__name__)
@@ -190,16 +191,25 @@ def _get_table(f: h5py.File, name: str, path: Path) -> h5py.Dataset:
     return obj
 
 
-def _n_samples_attr(f: h5py.File, wvfm: h5py.Dataset) -> int | None:
+def _n_samples_attr(f: h5py.File, wvfm: h5py.Dataset, path: Path) -> int | None:
     """``n_samples`` attribute of the waveform table, else of its group or of light/events."""
     for obj in (wvfm, f.get("light/wvfm"), f.get("light/events")):
         if obj is not None and N_SAMPLES_ATTR in obj.attrs:
-            return int(np.asarray(obj.attrs[N_SAMPLES_ATTR]).ravel()[0])
+            value = np.asarray(obj.attrs[N_SAMPLES_ATTR]).ravel()
+            if value.size != 1 or value.dtype.kind not in "iu":
+                raise _wrong(
+                    path,
+                    f"attribute {N_SAMPLES_ATTR} of {obj.name} is {value.tolist()!r} "
+                    f"({value.dtype})",
+                    "one integer",
+                )
+            return int(value[0])
     return None
 
 
-def _light_layout(f: h5py.File, path: Path) -> _LightLayout:
-    """Validate the light tables; raise ``InputFileError(reason="wrong_layout")`` if odd."""
+def _light_layout(f: h5py.File, path: Path, file_size: int) -> _LightLayout:
+    """Validate the light tables; raise ``InputFileError(reason="wrong_layout")`` if odd,
+    ``truncated`` / ``unwritten_rows`` if they declare rows the file does not hold."""
     wvfm = _get_table(f, LIGHT_WVFM, path)
     events = _get_table(f, LIGHT_EVENTS, path)
     fields = wvfm.dtype.fields
@@ -219,7 +229,7 @@ def _light_layout(f: h5py.File, path: Path) -> _LightLayout:
             "int16 of shape (n_adcs, n_channels, n_samples)",
         )
     n_adcs, n_channels, n_samples = (int(v) for v in shape)
-    attr = _n_samples_attr(f, wvfm)
+    attr = _n_samples_attr(f, wvfm, path)
     if attr is not None and attr != n_samples:
         raise _wrong(
             path,
@@ -253,6 +263,8 @@ def _light_layout(f: h5py.File, path: Path) -> _LightLayout:
             f"{LIGHT_EVENTS} has {len(events)} rows but {LIGHT_WVFM} has {len(wvfm)}",
             "one waveform row per event row",
         )
+    check_stored_rows(path, events, LIGHT_EVENTS, file_size)
+    check_stored_rows(path, wvfm, LIGHT_WVFM, file_size)
     event_mem_dtype = np.dtype([(name, efields[name][0]) for name in EVENT_FIELDS])
     return _LightLayout(events, wvfm, len(wvfm), n_adcs, n_channels, n_samples, event_mem_dtype)
 
@@ -312,7 +324,13 @@ def _table_len(f: h5py.File, name: str) -> int | None:
     return len(obj) if isinstance(obj, h5py.Dataset) and obj.ndim >= 1 else None
 
 
-def _build_info(f: h5py.File, path: Path, layout: _LightLayout | None) -> FlowInfo:
+def _build_info(
+    f: h5py.File, path: Path, layout: _LightLayout | None, file_size: int
+) -> FlowInfo:
+    for name in (CHARGE_EVENTS, CHARGE_HITS):
+        table = f.get(name)
+        if isinstance(table, h5py.Dataset) and table.ndim == 1:
+            check_stored_rows(path, table, name, file_size)
     n_charge_events = _table_len(f, CHARGE_EVENTS)
     n_charge_hits = _table_len(f, CHARGE_HITS)
     has_charge = n_charge_events is not None or n_charge_hits is not None
@@ -340,7 +358,7 @@ def _build_info(f: h5py.File, path: Path, layout: _LightLayout | None) -> FlowIn
     chunks = wvfm.chunks if wvfm is not None else None
     return FlowInfo(
         path=path,
-        size_bytes=os.stat(path).st_size,
+        size_bytes=file_size,
         has_light=layout is not None,
         has_charge=has_charge,
         n_light_events=layout.n_events if layout else 0,
@@ -359,11 +377,12 @@ def _build_info(f: h5py.File, path: Path, layout: _LightLayout | None) -> FlowIn
 def _describe(f: h5py.File, path: Path) -> tuple[_LightLayout | None, FlowInfo]:
     """Validate and describe an open file; h5py errors become ``InputFileError``."""
     try:
-        layout = _light_layout(f, path) if "light" in f else None
-        info = _build_info(f, path, layout)
+        file_size = os.stat(path).st_size
+        layout = _light_layout(f, path, file_size) if "light" in f else None
+        info = _build_info(f, path, layout, file_size)
     except InputFileError:
         raise
-    except (OSError, RuntimeError, KeyError, ValueError) as err:
+    except H5_ERRORS as err:
         raise data_error(path, err, "reading the file's tables") from err
     return layout, info
 
@@ -455,6 +474,7 @@ class FlowLightReader:
         direct_chunks: bool = True,
         prefetch: bool = True,
         locking: Any = LOCKING,
+        max_allocation_bytes: int = C.MAX_ALLOCATION_BYTES,
     ) -> None:
         if chunk_bytes < 1:
             raise ValueError(f"chunk_bytes={chunk_bytes} (expected a positive number of bytes)")
@@ -479,8 +499,14 @@ class FlowLightReader:
                 self._layout, self.info = _describe(self._file, self.path)
             try:
                 self._setup(direct_chunks)
-            except (OSError, RuntimeError) as err:
+            except H5_ERRORS as err:
                 raise data_error(self.path, err, "opening the light waveform table") from err
+            check_allocation(
+                self.path,
+                f"reading {LIGHT_WVFM} (rows of {self._row_bytes_declared()} bytes)",
+                self.planned_nbytes(),
+                max_allocation_bytes,
+            )
         except BaseException:
             self.close()
             raise
@@ -545,6 +571,22 @@ class FlowLightReader:
             self.raw_reads = True
             self._fd, self._raw_offset = raw
 
+    def _row_bytes_declared(self) -> int:
+        return int(self._layout.wvfm.dtype.itemsize) if self._layout is not None else 0
+
+    def planned_nbytes(self) -> int:
+        """Bytes this reader will allocate at most, from the header alone: the sample
+        buffers, the inflated or cached HDF5 chunks of a compressed file, the event rows."""
+        lay = self._layout
+        if lay is None or self.n_events == 0:
+            return 0
+        row = self._row_bytes_declared()
+        total = PREFETCH_BUFFERS * self.rows_per_batch * row
+        if lay.wvfm.id.get_create_plist().get_nfilters():
+            total += (self.threads + 1) * (self._chunk_rows or 1) * row
+        total += METADATA_BATCH_ROWS * lay.event_mem_dtype.itemsize
+        return total
+
     # -- public API -----------------------------------------------------------------------------
 
     @property
@@ -591,11 +633,11 @@ class FlowLightReader:
                     else:
                         buf = self._buffers[0]
                         self._read_samples(a, b, buf)
-                except (OSError, RuntimeError, ValueError, zlib.error) as err:
+                except H5_ERRORS as err:
                     raise data_error(self.path, err, what) from err
                 try:
                     valid, trig, times = meta.rows(a, b)
-                except (OSError, RuntimeError, ValueError) as err:
+                except H5_ERRORS as err:
                     raise data_error(self.path, err, what) from err
                 yield WaveformBatch(
                     samples=buf[: b - a],
@@ -682,7 +724,7 @@ class FlowLightReader:
             for i, start in enumerate(range(a, b, c)):
                 try:
                     mask, raw = self._wvfm_id.read_direct_chunk((start,))
-                except (RuntimeError, OSError, KeyError):
+                except H5_ERRORS:
                     ok = False
                     break
                 if mask != 0:

@@ -21,6 +21,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numba
+
 from wavedqm.analysis.voxels import (
     AXES,
     Grid,
@@ -45,7 +47,8 @@ from wavedqm.exporters.voxel_plots import CHARGE_PNG, OCCUPANCY_PNG, charge_figu
 from wavedqm.exporters.voxel_store import StoredVoxels, VoxelStore, run_key
 from wavedqm.formats.charge import ChargeInfo, charge_info, hit_chunks, hits_table
 from wavedqm.formats.detect import FLOW
-from wavedqm.formats.flow import open_flow
+from wavedqm.formats.flow import data_error, open_flow
+from wavedqm.formats.h5checks import H5_ERRORS, check_allocation
 from wavedqm.kernels.voxels import VoxelAccumulator
 from wavedqm.kernels.voxels import warm_up as warm_up_voxels
 from wavedqm.logs import get_logger
@@ -93,6 +96,11 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+VOXEL_BYTES = 32
+"""Bytes of one voxel's accumulator (count, sum hi/lo, m2 as float64), per copy: one per
+fill thread plus the run's and the output's."""
+
+
 class ChargeProcessor(BaseProcessor):
     name = "charge"
     formats = (FLOW,)
@@ -114,12 +122,31 @@ class ChargeProcessor(BaseProcessor):
             return Grid(tuple(c.origin_cm), tuple(c.voxel_size_cm), tuple(c.shape))  # type: ignore[arg-type]
         if info.det_bounds is None:
             raise InputFileError(path, "wrong_layout", NO_GRID, "geometry_info/det_bounds/data")
-        return grid_from_box(info.det_bounds.low, info.det_bounds.high, c.voxel_size_cm)
+        low, high = info.det_bounds.low, info.det_bounds.high
+        try:
+            grid = grid_from_box(low, high, c.voxel_size_cm)
+        except (ValueError, OverflowError) as err:
+            raise InputFileError(
+                path, "wrong_layout",
+                f"geometry_info/det_bounds {list(low)} .. {list(high)} cm gives no grid ({err})",
+                "finite detector bounds in cm",
+            ) from err  # fmt: skip
+        n_voxels = math.prod(grid.shape)
+        check_allocation(
+            path,
+            f"a voxel grid of {' x '.join(map(str, grid.shape))} voxels from its det_bounds",
+            n_voxels * VOXEL_BYTES * (numba.get_num_threads() + 2),
+            self.cfg.reader.max_allocation_bytes,
+        )
+        return grid
 
     def accumulate(self, path: Path) -> tuple[ChargeInfo, Grid, VoxelAccumulator] | None:
         """The file's hits in a fresh accumulator; None when it has no charge hits."""
         with open_flow(path) as f:
-            info = charge_info(f, path)
+            try:
+                info = charge_info(f, path)
+            except H5_ERRORS as err:
+                raise data_error(path, err, "reading the charge readout's layout") from err
             if info is None:
                 return None
             grid = self.grid(info, path)

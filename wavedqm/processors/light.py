@@ -49,8 +49,10 @@ from wavedqm.exporters.paths import file_output_dir
 from wavedqm.exporters.report import LIGHT_SUBJECT, ReportInputs, build_pages
 from wavedqm.formats.detect import FLOW
 from wavedqm.formats.flow import FlowInfo, FlowLightReader
+from wavedqm.formats.h5checks import check_allocation
 from wavedqm.kernels.light import LightFeatures, light_features
 from wavedqm.kernels.light import warm_up as warm_up_light
+from wavedqm.kernels.spectra import n_bins
 from wavedqm.kernels.spectra import warm_up as warm_up_spectra
 from wavedqm.logs import get_logger
 from wavedqm.processors.base import (
@@ -183,8 +185,12 @@ class LightProcessor(BaseProcessor):
         spectra of a bounded set of events, the largest sample-to-sample jump. ``previous`` is
         what the baseline-shift status (2) compares with."""
         light_cfg = self.cfg.light
+        limit = self.cfg.reader.max_allocation_bytes
         with FlowLightReader(
-            path, chunk_bytes=self.cfg.reader.chunk_bytes, max_events=light_cfg.max_events
+            path,
+            chunk_bytes=self.cfg.reader.chunk_bytes,
+            max_events=light_cfg.max_events,
+            max_allocation_bytes=limit,
         ) as reader:
             info = reader.info
             if not info.has_light:
@@ -193,6 +199,14 @@ class LightProcessor(BaseProcessor):
             accumulator = LightAccumulator(light_cfg, self.channel_map)
             spectra = None
             if light_cfg.spectra_events > 0:
+                n_active = int(self.channel_map.active.sum())
+                check_allocation(
+                    path,
+                    f"the power spectra of {light_cfg.spectra_events} events of "
+                    f"{info.n_samples} samples",
+                    light_cfg.spectra_events * n_active * n_bins(info.n_samples) * 4,
+                    limit,
+                )
                 spectra = SpectraAccumulator(
                     light_cfg.n_adcs,
                     light_cfg.n_channels,
