@@ -45,11 +45,17 @@ class Daemon:
 
 
 def start_daemon(
-    tmp_path: Path, spool: Path, extra_config: str = "", settle_s: float | None = SETTLE_S
+    tmp_path: Path,
+    spool: Path,
+    extra_config: str = "",
+    settle_s: float | None = SETTLE_S,
+    out: Path | None = None,
+    state: Path | None = None,
 ) -> Daemon:
     """Start `wavedqm watch SPOOL` with a short settle time (``settle_s`` None: the default
-    config's); wait until /healthz says 200."""
-    out, state = tmp_path / "out", tmp_path / "state"
+    config's); wait until /healthz says 200. Outputs and state in ``tmp_path`` unless
+    ``out`` / ``state`` say where."""
+    out, state = out or tmp_path / "out", state or tmp_path / "state"
     config = tmp_path / "wavedqm.toml"
     settle = "" if settle_s is None else f"[watch]\nsettle_seconds = {settle_s}\n"
     config.write_text(f"{settle}{extra_config}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -24,6 +25,7 @@ from wavedqm.analysis.intervals import clopper_pearson
 from wavedqm.analysis.light import FLAGS, SELECTIONS, LightAccumulator, LightResult
 from wavedqm.analysis.stats import Spread
 from wavedqm.config import LightConfig
+from wavedqm.errors import OutputError
 from wavedqm.exporters.history_store import (
     HISTORY_FILE,
     HISTORY_SCHEMA_VERSION,
@@ -541,14 +543,33 @@ def test_write_failing_twice_raises_history_error(tmp_path, monkeypatch):
     store = HistoryStore(path)
 
     def failing(record: FileRecord, index: int) -> None:
-        raise OSError("No space left on device (simulated)")
+        raise RuntimeError("B-tree node corrupt (simulated)")
 
     monkeypatch.setattr(store, "_write_row", failing)
-    with pytest.raises(HistoryError, match="No space left"):
+    with pytest.raises(HistoryError, match="corrupt"):
         store.append(make_record("d", 9.0, 1.0, 1.0, (1, 1)))
-    with pytest.raises(HistoryError, match="closed"):
-        store.rollup(None)
     assert len(aside_files(path, "damaged")) == 1
+
+
+def test_a_full_disk_is_an_output_error_not_a_damaged_store(tmp_path, monkeypatch):
+    """Issue 11 finding 6: ENOSPC set the (good) store aside as damaged and started afresh."""
+    path = filled_store(tmp_path)
+    store = HistoryStore(path)
+    n = len(store)
+    real = store._write_row
+
+    def failing(record: FileRecord, index: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "_write_row", failing)
+    with pytest.raises(OutputError, match="No space left"):
+        store.append(make_record("d", 9.0, 1.0, 1.0, (1, 1)))
+    assert not aside_files(path, "damaged")
+    monkeypatch.setattr(store, "_write_row", real)
+    assert len(store.records()) == n  # reopened by the next use, nothing lost
+    store.append(make_record("d", 9.0, 1.0, 1.0, (1, 1)))
+    assert len(store) == n + 1
+    store.close()
 
 
 def test_locked_store_is_not_set_aside(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -11,14 +12,50 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from wavedqm.errors import OutputError
+
+OUTPUT_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO,
+     errno.EFBIG, errno.ENOENT, errno.ENOTDIR}
+)  # fmt: skip
+"""``errno`` values of a write that failed because of where it writes, not what."""
+
+
+def is_medium_error(err: BaseException) -> bool:
+    """True when ``err`` says the medium refused the write (:data:`OUTPUT_ERRNOS`), from its
+    ``errno`` or, for HDF5's errors (``errno = 28, error message = 'No space left on
+    device'``), from its message."""
+    if isinstance(err, OutputError):
+        return True
+    if isinstance(err, OSError) and err.errno in OUTPUT_ERRNOS:
+        return True
+    text = str(err)
+    return any(f"errno = {n}," in text or os.strerror(n) in text for n in OUTPUT_ERRNOS
+               if n not in (errno.ENOENT, errno.ENOTDIR))  # fmt: skip
+
+
+def output_error(path: str | Path, err: OSError) -> OSError:
+    """``err`` as an :class:`~wavedqm.errors.OutputError` when it is a medium problem
+    (:data:`OUTPUT_ERRNOS`), else ``err`` itself."""
+    if isinstance(err, OutputError) or not is_medium_error(err):
+        return err
+    return OutputError(path, err.strerror or str(err))
+
 
 @contextlib.contextmanager
 def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
     """Open a temporary file beside ``path`` for binary writing; on success it replaces
-    ``path`` in one rename, on error it is removed and ``path`` is left as it was."""
+    ``path`` in one rename, on error it is removed and ``path`` is left as it was. A full,
+    read-only or failing medium raises :class:`~wavedqm.errors.OutputError`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as err:
+        converted = output_error(path, err)
+        if converted is not err:
+            raise converted from err
+        raise
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -26,9 +63,12 @@ def atomic_open(path: str | Path) -> Iterator[BinaryIO]:
             os.fsync(fh.fileno())
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as err:
+        with contextlib.suppress(OSError):
             os.unlink(tmp_name)
+        converted = output_error(path, err) if isinstance(err, OSError) else err
+        if converted is not err:
+            raise converted from err
         raise
 
 

@@ -123,11 +123,15 @@ class OutputConfig:
     reports: bool = True
     """Write a PDF report per file (``OUT/<file>/report.pdf``, latest in ``OUT/reports/``)."""
     max_pending_drawings: int = C.MAX_PENDING_DRAWINGS
-    drawing_processes: int = C.DRAWING_PROCESSES
-    """Helper processes that draw the figures and PDF reports (0: on the plotting thread)."""
     """The daemon keeps at most this many drawings (PNGs, reports) waiting; beyond, the
     superseded then the oldest are dropped (``wavedqm_drawings_dropped_total``): memory stays
     bounded under a burst. ``wavedqm process`` draws everything."""
+    drawing_processes: int = C.DRAWING_PROCESSES
+    """Helper processes that draw the figures and PDF reports (0: on the plotting thread)."""
+    retry_seconds: float = C.OUTPUT_RETRY_SECONDS
+    """First wait before a file whose outputs or state could not be written (disk full,
+    read-only) is processed again (s); doubled at each failure up to
+    ``OUTPUT_RETRY_MAX_SECONDS``. Such a file is never recorded as failed."""
 
 
 @dataclass(frozen=True)
@@ -451,6 +455,8 @@ def _validate(obj: Any, section: str) -> None:
         raise ConfigError(
             f"output.drawing_processes: {obj.drawing_processes} (expected 0 or more)"
         )
+    if isinstance(obj, OutputConfig) and not obj.retry_seconds > 0:
+        raise ConfigError(f"output.retry_seconds: {obj.retry_seconds} (expected > 0)")
     if isinstance(obj, OutputConfig) and obj.max_pending_drawings < 1:
         raise ConfigError(
             f"output.max_pending_drawings: {obj.max_pending_drawings} (expected at least 1)"

@@ -83,6 +83,10 @@ READ_CHUNK_BYTES = 32 * 2**20
 MAX_ALLOCATION_BYTES = 2**30
 """Largest allocation a file's header may size (read buffers, spectra store, voxel grid)
 before the file is refused as ``too_large`` (bytes)."""
+OUTPUT_RETRY_SECONDS = 5.0
+"""First wait before retrying a file whose outputs could not be written (s)."""
+OUTPUT_RETRY_MAX_SECONDS = 300.0
+"""Longest wait between such retries (s): the wait doubles from ``OUTPUT_RETRY_SECONDS``."""
 NOT_READY_RETRY_SECONDS = 2.0
 """How long to wait before retrying a file whose HDF5 lock is still held."""
 LATEST_PLAUSIBLE_TIME_S = 4_102_444_800.0

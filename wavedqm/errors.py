@@ -70,6 +70,24 @@ class InputFileError(WavedqmError):
         return (type(self), (self.path, self.reason, self.what, self.expected))
 
 
+class OutputError(WavedqmError, OSError):
+    """Writing one of our outputs or state files failed for a reason that is not the input
+    file's fault (disk full, quota, read-only or vanished folder, I/O error): the file is
+    retried later, never recorded as failed. An ``OSError`` too, so that code catching
+    write errors still does."""
+
+    def __init__(self, target: Path | str, why: str) -> None:
+        self.target = Path(target)
+        self.why = why
+        super().__init__(f"cannot write {self.target}: {why}")
+
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.target, self.why))
+
+    def __str__(self) -> str:
+        return f"cannot write {self.target}: {self.why}"
+
+
 class CountedFileError(InputFileError):
     """A file that failed and was already counted (by the router): ``str()`` is the full
     message, ``reason`` its label; whoever records it must not count it again."""

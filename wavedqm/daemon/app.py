@@ -39,13 +39,16 @@ class DaemonApp:
             on_queue_size=self.router.metrics.set_queue_size,
             on_event=self._event,
         )
+        self.router.metrics.output_failing.set_function(
+            lambda: 1.0 if self.service.status()["output_error"] else 0.0
+        )
         host, port = parse_listen(cfg.metrics.listen)
         try:
             self.http = HttpServer(
                 host,
                 port,
                 registry=self.router.registry,
-                health=self.service.healthy,
+                health=self.service.health_report,
                 static_dir=Path(cfg.output.dir),
             )
         except OSError as err:
@@ -72,6 +75,8 @@ class DaemonApp:
         the router too; the router's own are counted once, already."""
         if name == "file_failed" and not fields.get("counted"):
             self.router.metrics.file_failed(str(fields.get("reason", "internal")))
+        elif name == "output_error":
+            self.router.metrics.output_errors.inc()
 
     @property
     def url(self) -> str:

@@ -3,7 +3,8 @@ and reports for Grafana's image panels.
 
 - ``GET /metrics``: the registry in the format the scraper asks for (``Accept``), gzip when
   ``Accept-Encoding`` allows it.
-- ``GET /healthz``: 200 ``ok`` when ``health()`` is true, else 503 ``unhealthy``.
+- ``GET /healthz``: 200 ``ok`` when ``health()`` is true, else 503 ``unhealthy``;
+  ``health()`` may return ``(ok, line)`` to say why (e.g. outputs failing).
 - ``GET /images/<name>``, ``/reports/<name>``: regular files below ``static_dir/images`` and
   ``static_dir/reports``, read-only. ``..``, absolute paths, hidden names, folders and
   symlinks leading outside the folder give 404; there is no directory listing.
@@ -130,16 +131,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _healthz(self, owner: HttpServer, head: bool) -> None:
         try:
-            ok = bool(owner.health())
+            answer = owner.health()
+            ok, text = answer if isinstance(answer, tuple) else (bool(answer), "")
         except Exception:
             log.exception("health_check_failed")
-            ok = False
-        if ok:
-            self._send(HTTPStatus.OK, b"ok\n", "text/plain; charset=utf-8", head)
-        else:
-            self._send(
-                HTTPStatus.SERVICE_UNAVAILABLE, b"unhealthy\n", "text/plain; charset=utf-8", head
-            )
+            ok, text = False, ""
+        text = text or ("ok" if ok else "unhealthy")
+        status = HTTPStatus.OK if ok else HTTPStatus.SERVICE_UNAVAILABLE
+        self._send(status, (text + "\n").encode(), "text/plain; charset=utf-8", head)
 
     def _static(self, base: Path, relative: str, head: bool) -> None:
         target = resolve_static(base, relative)
@@ -210,7 +209,7 @@ class HttpServer:
         port: int,
         *,
         registry: CollectorRegistry,
-        health: Callable[[], bool],
+        health: Callable[[], bool | tuple[bool, str]],
         static_dir: Path | str | None = None,
     ) -> None:
         self.host = host

@@ -14,8 +14,13 @@ Threads (all daemon threads):
 failed with ``e.reason``, not retried; a ``CountedFileError`` was already counted by the
 handler, which the ``file_failed`` event says with ``counted=True``); raises
 ``FileNotReady`` to be retried after
-``not_ready_retry_seconds``; anything else is logged with its traceback and recorded failed
-with reason ``"internal"``. The service keeps running in every case.
+``not_ready_retry_seconds``; raises ``OutputError`` when our outputs or state could not be
+written (disk full, read-only): not recorded, retried after ``output.retry_seconds``, doubled
+at each failure up to ``OUTPUT_RETRY_MAX_SECONDS`` (``output_error`` events, ``/healthz``
+503 until a file succeeds again); anything else is logged with its traceback and recorded
+failed with reason ``"internal"``. A result the ledger cannot store (its disk is full) is
+kept in memory, counts as seen, and is written at the next settle tick that succeeds. The
+service keeps running in every case.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from wavedqm.daemon import sdnotify
 from wavedqm.daemon.ledger import FileKey, Ledger, Status, fingerprint
 from wavedqm.daemon.settle import SettleTracker
 from wavedqm.daemon.watcher import Watcher, scan
-from wavedqm.errors import CountedFileError, FileNotReady, InputFileError
+from wavedqm.errors import CountedFileError, FileNotReady, InputFileError, OutputError
 from wavedqm.logs import get_logger
 from wavedqm.processors.router import watch_patterns
 
@@ -115,7 +120,15 @@ class Service:
         self._started = False
         self._stopped = False
         self._started_at = 0.0
-        self._counts = {"ok": 0, "failed": 0, "not_ready": 0, "skipped_seen": 0}
+        self._counts = {
+            "ok": 0, "failed": 0, "not_ready": 0, "skipped_seen": 0, "output_error": 0,
+        }  # fmt: skip
+        self._output_attempts: dict[Path, int] = {}
+        """Files whose outputs could not be written -> failed attempts so far."""
+        self._output_error: dict[str, Any] | None = None
+        """The last output/state write error, until a file succeeds again."""
+        self._unrecorded: dict[tuple[str, int, int], tuple[FileKey, Status, str, float]] = {}
+        """Results the ledger could not store yet (its disk full): written when it can."""
         self._last: dict[str, Any] = {}
         self._queue_full_logged = False
 
@@ -227,6 +240,22 @@ class Service:
         threads = [self._threads.get(n) for n in ("wavedqm-settle", "wavedqm-worker")]
         return self._watcher.is_alive() and all(t is not None and t.is_alive() for t in threads)
 
+    def health_report(self) -> tuple[bool, str]:
+        """For ``/healthz``: (ok, one line). Not ok while unhealthy, and while our outputs or
+        state cannot be written (files wait for a retry; the watchdog is not withheld for
+        it: a restart does not free a disk)."""
+        if not self.healthy():
+            return False, "unhealthy"
+        with self._lock:
+            err = dict(self._output_error) if self._output_error else None
+            waiting = len(self._output_attempts)
+        if err is not None:
+            return False, (
+                f"output failing since {time.strftime('%H:%M:%S', time.localtime(err['since']))}"
+                f" ({waiting} file(s) waiting for a retry): {err['error']}"
+            )
+        return True, "ok"
+
     def status(self) -> dict[str, Any]:
         """A snapshot for systemd ``STATUS=`` and ``/healthz``: last file, queue, counts."""
         with self._lock:
@@ -246,6 +275,7 @@ class Service:
             "last_status": last.get("status"),
             "last_reason": last.get("reason"),
             "last_finished_at": last.get("finished_at"),
+            "output_error": self._output_error,
             "counts": counts,
         }
 
@@ -333,6 +363,8 @@ class Service:
             self._stop.wait(self._tick)
 
     def _settle_once(self) -> None:
+        if self._unrecorded:
+            self._flush_unrecorded()
         for path in self.tracker.due():
             self._offer(path, retry=False)
         now = time.monotonic()
@@ -362,7 +394,7 @@ class Service:
             return
         except OSError:
             key = None  # the worker reports it
-        if key is not None and self.ledger.seen(key):
+        if key is not None and self._seen(key):
             self._skipped(path, key)
             return
         with self._lock:
@@ -426,7 +458,7 @@ class Service:
         except OSError as e:
             self._unreadable(path, e)
             return
-        if self.ledger.seen(key):
+        if self._seen(key):
             self._skipped(path, key)
             return
         limit = self.cfg.watch.max_file_size_bytes
@@ -449,6 +481,8 @@ class Service:
         t0 = time.perf_counter()
         try:
             self._handle(path, item.completed_at)
+        except OutputError as e:
+            self._output_failed(path, e)
         except FileNotReady as e:
             with self._lock:
                 self._retry[path] = time.monotonic() + self.not_ready_retry_seconds
@@ -470,6 +504,48 @@ class Service:
             self._finish(key, "failed", REASON_INTERNAL, seconds, error=repr(e))
         else:
             self._finish(key, "ok", "", time.perf_counter() - t0)
+
+    def _seen(self, key: FileKey) -> bool:
+        with self._lock:
+            if (str(key.path), key.size, key.mtime_ns) in self._unrecorded:
+                return True
+        return self.ledger.seen(key)
+
+    def _output_failed(self, path: Path, e: OutputError) -> None:
+        """Our outputs or state could not be written: not the file's fault; retry later."""
+        with self._lock:
+            attempt = self._output_attempts.get(path, 0) + 1
+            self._output_attempts[path] = attempt
+            delay = min(
+                C.OUTPUT_RETRY_MAX_SECONDS,
+                self.cfg.output.retry_seconds * 2 ** (attempt - 1),
+            )
+            self._retry[path] = time.monotonic() + delay
+            self._counts["output_error"] += 1
+            since = self._output_error["since"] if self._output_error else time.time()
+            self._output_error = {"path": str(path), "error": str(e), "since": since}
+        self._event(
+            "output_error",
+            level="error",
+            path=str(path),
+            error=str(e),
+            attempt=attempt,
+            retry_in_seconds=delay,
+        )
+        sdnotify.notify("STATUS=" + self._status_line())
+
+    def _flush_unrecorded(self) -> None:
+        """Settle thread: store the results the ledger could not take before."""
+        with self._lock:
+            pending = list(self._unrecorded.items())
+        for ident, (key, status, reason, seconds) in pending:
+            try:
+                self.ledger.record(key, status, reason, seconds)
+            except sqlite3.Error:
+                return  # still full: next tick
+            with self._lock:
+                self._unrecorded.pop(ident, None)
+            log.info("ledger_write_recovered", path=str(key.path), status=status)
 
     def _unreadable(self, path: Path, e: OSError) -> None:
         """The file exists but cannot be opened: record it failed once (by its stat)."""
@@ -495,8 +571,21 @@ class Service:
         try:
             self.ledger.record(key, status, reason, seconds)
         except sqlite3.Error as e:
-            log.error("ledger_write_failed", path=str(key.path), error=str(e))
+            with self._lock:
+                self._unrecorded[(str(key.path), key.size, key.mtime_ns)] = (
+                    key, status, reason, seconds,
+                )  # fmt: skip
+                self._output_error = {
+                    "path": str(self.ledger.path), "error": f"ledger: {e}",
+                    "since": time.time(),
+                }  # fmt: skip
+            self._event("output_error", level="error", path=str(key.path),
+                        error=f"cannot record it in the ledger {self.ledger.path}: {e}",
+                        attempt=1, retry_in_seconds=self._tick)  # fmt: skip
         with self._lock:
+            self._output_attempts.pop(key.path, None)
+            if status == "ok" and not self._unrecorded:
+                self._output_error = None
             self._counts[status] += 1
             self._last = {
                 "path": str(key.path),

@@ -53,7 +53,8 @@ import numpy as np
 
 from wavedqm import constants as C
 from wavedqm.analysis.history import FileRecord, Rollup
-from wavedqm.errors import WavedqmError
+from wavedqm.atomic import is_medium_error
+from wavedqm.errors import OutputError, WavedqmError
 from wavedqm.exporters.history_layout import (
     SPECTRA,
     SPECTRA_PRESENT,
@@ -108,6 +109,8 @@ class HistoryStore:
         self._n = 0
         self.set_aside: list[Path] = []
         """Files this store renamed aside (damaged or incompatible), oldest first."""
+        self._closed = False
+        """Closed by :meth:`close` (not by a write error, after which it reopens)."""
         self._open()
 
     # -- open / set aside ------------------------------------------------------------------
@@ -143,12 +146,16 @@ class HistoryStore:
         except PermissionError as err:
             raise HistoryError(f"{self.path}: {err}") from err
         except OSError as err:
+            if is_medium_error(err):  # a full or read-only disk is not a damaged store
+                raise OutputError(self.path, str(err)) from err
             raise _Damaged("damaged", f"cannot open: {err}") from err
 
     def _create(self) -> None:
         try:
             self._h5 = h5py.File(self.path, "w-", libver="earliest")
         except OSError as err:
+            if is_medium_error(err):
+                raise OutputError(self.path, f"cannot create ({err})") from err
             raise HistoryError(f"{self.path}: cannot create ({err})") from err
         self._init_attrs()
 
@@ -258,6 +265,8 @@ class HistoryStore:
             self._h5 = None
 
     def _require(self) -> h5py.File:
+        if self._h5 is None and not self._closed:
+            self._open()  # closed after a write error: try again (the disk may have room now)
         if self._h5 is None:
             raise HistoryError(f"{self.path}: history store is closed")
         return self._h5
@@ -294,6 +303,9 @@ class HistoryStore:
             self._append_row(record)
             return
         except (OSError, RuntimeError) as err:
+            if is_medium_error(err):  # full or read-only disk: the store is not damaged
+                self._close_quietly()
+                raise OutputError(self.path, f"append of {record.file} failed: {err}") from err
             self._restart("damaged", f"append of {record.file} failed: {err}")
         try:
             self._append_row(record)
@@ -451,6 +463,7 @@ class HistoryStore:
 
     def close(self) -> None:
         """Close the file (idempotent)."""
+        self._closed = True
         if self._h5 is not None:
             self._h5.close()
             self._h5 = None

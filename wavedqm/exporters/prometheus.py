@@ -87,6 +87,18 @@ class FileMetrics:
         )
         for reason in ("load", "stop"):
             self.drawings_dropped.labels(reason=reason)
+        self.output_errors = Counter(
+            "wavedqm_output_errors",
+            "Times a file's outputs or state could not be written (disk full, read-only): "
+            "the file is retried later, not failed.",
+            registry=r,
+        )
+        self.output_failing = Gauge(
+            "wavedqm_output_failing",
+            "1 while outputs or state cannot be written (since the last such error, until a "
+            "file succeeds again).",
+            registry=r,
+        )
         Gauge(
             "wavedqm_start_time_seconds", "Unix time the process started (s).", registry=r
         ).set_to_current_time()

@@ -10,7 +10,7 @@ file) and by ``wavedqm process`` (a batch: :meth:`Router.begin_batch`, ``route``
    registry order (a ``.FLOW.hdf5`` file: light, then charge), each reading its own datasets.
    A processor's ``InputFileError`` / ``ConfigError`` / unexpected exception is its failure
    (the others still run); ``FileNotReady`` before any processor finished defers the whole
-   file (the daemon retries it);
+   file (the daemon retries it), and so does an ``OutputError`` (a full or read-only disk);
 3. ``OUT/<file>/summary.json`` from the processors' sections, atomically; the per-file PDF
    report from their pages, on the plotting thread;
 4. the file-level metrics, once: processed (events, processing time, latency, heartbeat) or
@@ -32,7 +32,7 @@ from prometheus_client import CollectorRegistry
 from wavedqm.atomic import atomic_write_json
 from wavedqm.config import Config
 from wavedqm.constants import LATEST_REPORT_FILE, REPORT_FILE, REPORTS_DIR, SUMMARY_FILE
-from wavedqm.errors import ConfigError, FileNotReady, InputFileError
+from wavedqm.errors import ConfigError, FileNotReady, InputFileError, OutputError
 from wavedqm.exporters.paths import file_output_dir
 from wavedqm.exporters.plotting import Page, PlotQueue
 from wavedqm.exporters.prometheus import FileMetrics
@@ -238,7 +238,9 @@ class Router:
         prepared: Mapping[str, Any] | None = None,
     ) -> FileResult:
         """Process one complete file (module doc). Never raises for a bad file (the result
-        says why it failed); raises ``FileNotReady`` when its writer still holds it.
+        says why it failed); raises ``FileNotReady`` when its writer still holds it and
+        ``OutputError`` when an output or state file cannot be written (the file is to be
+        processed again later: every processor's state replaces a file's contribution).
         ``prepared``: per processor name, what its ``prepare`` gave for this file (``wavedqm
         reprocess``: made on a worker); the others read the file themselves."""
         path = Path(path)
@@ -286,6 +288,8 @@ class Router:
                 outcome = processor.process(path, completed_at)
             else:
                 outcome = processor.process(path, completed_at, prepared=prepared)
+        except OutputError:
+            raise  # our disk, not the file: the whole file is retried later (idempotent)
         except FileNotReady as err:
             if not any(o.failure is None for o in done):
                 raise  # nothing done yet: the whole file is retried later
