@@ -172,3 +172,74 @@ def test_a_corrupted_event_time_is_not_taken_as_a_time() -> None:
     times = _event_times_s(utime)
     assert times[0] == 1_700_000_000.0
     assert np.isnan(times[1:]).all()
+
+
+def _history_files(state: Path) -> list[str]:
+    import h5py
+
+    with h5py.File(state / "history.h5", "r") as h5:
+        return list(h5["file"].asstr()[: h5.attrs["n_files"]])
+
+
+def _streak(state: Path, adc: int, channel: int) -> int:
+    import json
+
+    return int(json.loads((state / "dead_streaks.json").read_text())["dead_streaks"][adc][channel])
+
+
+def test_a_file_processed_again_replaces_its_contribution(tmp_path: Path) -> None:
+    """Findings 5 and 8: a file processed again at once (restart after a kill between its
+    history row and its ledger row; a file rewritten while it was analysed) weighed twice in
+    the previous-files rollup and counted twice in the dead streaks (two "files in a row" of
+    one file: WavedqmChannelDead paged)."""
+    from wavedqm.simulate.flow import ChannelFaults
+
+    dead = ChannelFaults(dead=((1, 5),))
+    a, b = tmp_path / "a.FLOW.hdf5", tmp_path / "b.FLOW.hdf5"
+    write_flow_file(a, n_events=12, n_samples=256, seed=1, faults=dead)
+    cfg = _config(tmp_path)
+    state = tmp_path / "state"
+    with Router(cfg) as router:
+        assert router.route(a, completed_at=time.time()).ok
+        assert _streak(state, 1, 5) == 1
+        write_flow_file(a, n_events=20, n_samples=256, seed=2, faults=dead)  # rewritten
+        assert router.route(a, completed_at=time.time()).ok
+        assert _history_files(state) == ["a.FLOW.hdf5"]
+        assert _streak(state, 1, 5) == 1, "one file is one file in a row"
+    with Router(cfg) as router:  # a restart that processes the same file again
+        assert router.route(a, completed_at=time.time()).ok
+        assert _streak(state, 1, 5) == 1
+        write_flow_file(b, n_events=12, n_samples=256, seed=3, faults=dead)
+        result = router.route(b, completed_at=time.time())
+        assert result.ok
+        assert _streak(state, 1, 5) == 2
+        assert _history_files(state) == ["a.FLOW.hdf5", "b.FLOW.hdf5"]
+        assert result.document["previous_files"] == 1
+        text = generate_latest(router.registry).decode()
+        assert metric_value(text, "wavedqm_channel_dead_consecutive_files",
+                            adc="1", channel="5") == 2.0  # fmt: skip
+
+
+def test_a_file_growing_in_place_between_pauses_counts_once(tmp_path: Path) -> None:
+    """Finding 8 end to end: a writer without the HDF5 lock pausing longer than the settle
+    time gets its file analysed at each pause; each analysis replaces the last."""
+    from wavedqm.simulate.flow import ChannelFaults
+
+    from daemonutil import start_daemon
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    d = start_daemon(tmp_path, spool, "[output]\nreports = false\n")
+    target = spool / "grow.FLOW.hdf5"
+    try:
+        for i, n in enumerate((8, 16, 24), start=1):
+            write_flow_file(target, n_events=n, n_samples=256, seed=i,
+                            faults=ChannelFaults(dead=((0, 5),)))  # fmt: skip
+            wait_for(lambda i=i: d.value("wavedqm_files_processed_total") == i, 60,
+                     what=f"version {i}")  # fmt: skip
+        assert d.value("wavedqm_channel_dead_consecutive_files", adc="0", channel="5") == 1
+    finally:
+        assert d.stop() == 0
+    state = tmp_path / "state"
+    assert _history_files(state) == ["grow.FLOW.hdf5"]
+    assert _streak(state, 0, 5) == 1

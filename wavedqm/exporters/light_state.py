@@ -5,6 +5,7 @@ counts (``STATE/dead_streaks.json``, read back after a restart) and the per-file
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,20 +37,46 @@ SUMMARY_TOP_KEYS = (
 """Keys of the light result that sit at the top of ``summary.json`` (not under ``light``)."""
 
 
-def load_dead_streaks(path: Path) -> np.ndarray | None:
-    """The counts saved by :func:`save_dead_streaks`; None when absent or unreadable (logged:
-    the streaks start again from zero)."""
+@dataclass
+class DeadStreaks:
+    """The consecutive dead-file counts after ``file``, and ``before`` it: a file processed
+    again at once (a restart after a crash, a file rewritten while it was processed) starts
+    from ``before`` and so replaces its own count instead of adding to it."""
+
+    streaks: np.ndarray | None = None
+    file: str = ""
+    before: np.ndarray | None = None
+
+    def base_for(self, file: str) -> np.ndarray | None:
+        """The counts ``file``'s verdict adds to."""
+        return self.before if file and file == self.file else self.streaks
+
+
+def load_dead_streaks(path: Path) -> DeadStreaks:
+    """The counts saved by :func:`save_dead_streaks`; empty when absent or unreadable
+    (logged: the streaks start again from zero)."""
     try:
-        return np.array(json.loads(path.read_text())["dead_streaks"])
+        doc = json.loads(path.read_text())
+        before = doc.get("before")
+        return DeadStreaks(
+            np.array(doc["dead_streaks"]),
+            str(doc.get("file", "")),
+            None if before is None else np.array(before),
+        )
     except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError) as err:
+        return DeadStreaks()
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
         log.error("dead_streaks_unreadable", path=str(path), error=str(err))
-        return None
+        return DeadStreaks()
 
 
-def save_dead_streaks(path: Path, streaks: np.ndarray) -> Path:
-    return atomic_write_json(path, {"dead_streaks": streaks.tolist()})
+def save_dead_streaks(path: Path, state: DeadStreaks) -> Path:
+    doc: dict[str, Any] = {
+        "dead_streaks": None if state.streaks is None else state.streaks.tolist(),
+        "file": state.file,
+        "before": None if state.before is None else state.before.tolist(),
+    }
+    return atomic_write_json(path, doc)
 
 
 def light_summary_document(

@@ -40,6 +40,7 @@ from wavedqm.errors import InputFileError
 from wavedqm.exporters.history_store import HISTORY_FILE, HistoryError, HistoryStore
 from wavedqm.exporters.light_metrics import LightMetrics
 from wavedqm.exporters.light_state import (
+    DeadStreaks,
     light_summary_document,
     load_dead_streaks,
     save_dead_streaks,
@@ -125,6 +126,7 @@ class LightProcessor(BaseProcessor):
         self.known_status = self._known_status()
         self.streaks_path = context.state_dir / DEAD_STREAKS_FILE
         self.dead_streaks = load_dead_streaks(self.streaks_path)
+        """Counts after the last file, and before it (a repeat of it replaces its count)."""
         self.history = HistoryStore(
             context.state_dir / HISTORY_FILE,
             grid_shape=(cfg.light.n_adcs, cfg.light.n_channels),
@@ -170,13 +172,16 @@ class LightProcessor(BaseProcessor):
         except HistoryError as err:
             log.error("history_append_failed", file=str(path), error=str(err))
 
-    def _update_streaks(self, light: LightResult) -> np.ndarray:
+    def _update_streaks(self, path: Path, light: LightResult) -> np.ndarray:
         dead = np.zeros(light.active.shape, dtype=bool)
         for adc, channel in light.dead_new:
             dead[adc, channel] = True
-        self.dead_streaks = update_dead_streaks(self.dead_streaks, dead)
-        save_dead_streaks(self.streaks_path, self.dead_streaks)
-        return self.dead_streaks
+        before = self.dead_streaks.base_for(path.name)
+        after = update_dead_streaks(before, dead)
+        state = DeadStreaks(after, path.name, before)
+        save_dead_streaks(self.streaks_path, state)
+        self.dead_streaks = state
+        return after
 
     # -- analysis --------------------------------------------------------------------------
 
@@ -297,7 +302,7 @@ class LightProcessor(BaseProcessor):
             )  # fmt: skip
         if self.cfg.output.status_csv:
             result.outputs["status_csv"] = write_status_csv(Path(self.cfg.output.status_csv), light)
-        streaks = self._update_streaks(light)
+        streaks = self._update_streaks(path, light)
         self.metrics.file_done(light, streaks, analysis.spectra)
         self._remember(path, analysis, time.time())
         outdir = file_output_dir(self.out_root, path)
