@@ -243,3 +243,39 @@ def test_a_file_growing_in_place_between_pauses_counts_once(tmp_path: Path) -> N
     state = tmp_path / "state"
     assert _history_files(state) == ["grow.FLOW.hdf5"]
     assert _streak(state, 0, 5) == 1
+
+
+def test_drawings_a_kill_left_are_made_at_the_next_start(tmp_path: Path) -> None:
+    """Finding 2: a file whose metrics were out but whose PDF/PNGs were still queued when the
+    daemon was killed never got them (the ledger says done)."""
+    import os
+
+    from daemonutil import start_daemon
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    names = [f"f{i}.FLOW.hdf5" for i in range(4)]
+    d = start_daemon(tmp_path, spool, "[charge]\nplots = false\n")
+    try:
+        for i, name in enumerate(names):
+            src = tmp_path / f".{name}"
+            write_flow_file(src, n_events=10, n_samples=256, seed=i)
+            os.replace(src, spool / name)
+        wait_for(lambda: d.value("wavedqm_files_processed_total") == len(names), 60,
+                 what="processed")  # fmt: skip
+    finally:
+        d.kill()  # kill -9 with reports still queued (a report takes seconds to draw)
+    out, journal = tmp_path / "out", tmp_path / "state" / "pending_drawings"
+    missing = [n for n in names if not (out / n / "report.pdf").exists()]
+    assert missing, "the test needs drawings still pending at the kill"
+    assert list(journal.glob("*.pkl"))
+    d = start_daemon(tmp_path, spool, "[charge]\nplots = false\n")
+    try:
+        wait_for(lambda: all((out / n / "report.pdf").exists() for n in names), 120,
+                 what="reports drawn after the restart")  # fmt: skip
+        wait_for(lambda: not list(journal.glob("*.pkl")), 60, what="journal emptied")
+        assert d.value("wavedqm_files_processed_total") in (None, 0.0)  # nothing redone
+    finally:
+        assert d.stop() == 0
+    for n in names:
+        assert (out / n / "flatline.png").is_file() and (out / n / "baseline.png").is_file()

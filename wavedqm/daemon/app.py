@@ -102,6 +102,7 @@ class DaemonApp:
         self.sweep()
         self.http.start()
         try:
+            self.router.plots.resume()  # drawings a kill or a stop left: made first
             self.router.warm_up()
             self.service.start()
         except BaseException:

@@ -12,6 +12,8 @@ with ``max_pending``, submitting beyond it drops pending jobs — superseded key
 then the oldest — which then give ``{}`` without drawing and release what they held; each drop
 is logged and passed to ``on_drop("load")``. ``close(abandon=True)`` (the daemon stopping)
 drops everything still queued (``on_drop("stop")``) and waits only for the job running.
+With a ``journal`` (the daemon's), every queued job is on disk until it ran or was dropped
+under load: what a kill or a stop left is drawn at the next start (:meth:`PlotQueue.resume`).
 
 With ``processes`` (the router's default: 1, ``[output] drawing_processes``), the plotting
 thread hands each job to a helper process and waits for it: the figures and PDF pages (seconds
@@ -38,6 +40,8 @@ from wavedqm.logs import configure_logging, current_level, get_logger
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
+    from wavedqm.exporters.drawing_journal import DrawingJournal
+
 log = get_logger(__name__)
 
 PlotJob = Callable[[], dict[str, Path]]
@@ -54,6 +58,8 @@ class _Job:
     key: str | None
     generation: int
     running: bool = False
+    entry: Path | None = None
+    """Its journal entry (kept while it is to be drawn)."""
 
 
 class PlotQueue:
@@ -64,7 +70,10 @@ class PlotQueue:
         max_pending: int | None = None,
         on_drop: Callable[[str], None] | None = None,
         processes: int = 0,
+        journal: DrawingJournal | None = None,
     ) -> None:
+        self.journal = journal
+        """Where queued jobs are written until drawn (the daemon: a kill loses none)."""
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wavedqm-plots")
         self.processes = max(0, int(processes))
         self._helpers: ProcessPoolExecutor | None = None
@@ -76,13 +85,21 @@ class PlotQueue:
         self._queued: deque[_Job] = deque()
         self.dropped = 0
 
-    def submit(self, fn: PlotJob, key: str | None = None) -> Future[dict[str, Path]]:
+    def submit(
+        self, fn: PlotJob, key: str | None = None, *, entry: Path | None = None
+    ) -> Future[dict[str, Path]]:
+        """Queue ``fn`` (journaled first when there is a journal; ``entry``: it already is)."""
+        if self.journal is not None and entry is None:
+            try:
+                entry = self.journal.record(fn, key)
+            except OSError as err:  # a full state disk: drawn if we live, not journaled
+                log.warning("drawing_not_journaled", key=key, error=str(err))
         with self._lock:
             generation = 0
             if key is not None:
                 generation = self._latest.get(key, 0) + 1
                 self._latest[key] = generation
-            job = _Job(fn, key, generation)
+            job = _Job(fn, key, generation, entry=entry)
             self._queued.append(job)
             dropped = self._shed()
         for _ in range(dropped):
@@ -102,15 +119,34 @@ class PlotQueue:
                 break
             if job.key is not None and self._latest.get(job.key) != job.generation:
                 job.fn = None
+                self._forget(job)
                 n += 1
         for job in list(self._queued):
             if len(self._queued) - n <= self.max_pending:
                 break
             if job.fn is not None and not job.running:
                 job.fn = None
+                self._forget(job)
                 n += 1
         self._queued = deque(j for j in self._queued if j.fn is not None)
         return n
+
+    def _forget(self, job: _Job) -> None:
+        if self.journal is not None:
+            self.journal.done(job.entry)
+            job.entry = None
+
+    def resume(self) -> int:
+        """Queue again what the journal holds from a previous run (killed, or stopped with
+        drawings queued); returns how many."""
+        if self.journal is None:
+            return 0
+        pending = self.journal.pending()
+        for p in pending:
+            self.submit(p.fn, p.key, entry=p.entry)
+        if pending:
+            log.info("drawings_resumed", count=len(pending))
+        return len(pending)
 
     def _dropped(self, reason: str) -> None:
         self.dropped += 1
@@ -124,6 +160,7 @@ class PlotQueue:
             job.running = True
             superseded = job.key is not None and self._latest.get(job.key) != job.generation
         if fn is None or superseded:
+            self._forget(job)
             return {}
         try:
             if self.processes:
@@ -136,6 +173,7 @@ class PlotQueue:
             return {}
         finally:
             job.fn = None
+            self._forget(job)
 
     def _in_helper(self, fn: PlotJob, key: str | None) -> dict[str, Path] | None:
         """Draw ``fn`` in the helper process; None when it cannot go there."""

@@ -33,6 +33,7 @@ from wavedqm.atomic import atomic_write_json
 from wavedqm.config import Config
 from wavedqm.constants import LATEST_REPORT_FILE, REPORT_FILE, REPORTS_DIR, SUMMARY_FILE
 from wavedqm.errors import ConfigError, FileNotReady, InputFileError, OutputError
+from wavedqm.exporters.drawing_journal import DrawingJournal
 from wavedqm.exporters.paths import file_output_dir
 from wavedqm.exporters.plotting import Page, PlotQueue
 from wavedqm.exporters.prometheus import FileMetrics
@@ -134,6 +135,7 @@ class Router:
             max_pending=None if batch else cfg.output.max_pending_drawings,
             on_drop=self.metrics.drawing_dropped,
             processes=cfg.output.drawing_processes,
+            journal=None if batch else DrawingJournal(Path(cfg.output.state_dir)),
         )
         """Where the drawings go: the plotting thread, or (``wavedqm reprocess``) anything
         with the same ``submit`` / ``close``, e.g. the Dask workers."""
