@@ -11,6 +11,8 @@ when drawn. An entry that no longer unpickles (written by another wavedqm versio
 and removed. Only our own state folder is read back: it holds pickles only we write.
 
 Size: at most ``output.max_pending_drawings`` + 1 entries (the queue bound), a few MB each.
+Memory: a journaled job in the queue holds only its entry's name (:func:`draw_entry`): the
+daemon's memory does not grow with the drawings waiting.
 """
 
 from __future__ import annotations
@@ -35,11 +37,22 @@ SUFFIX = ".pkl"
 
 @dataclass(frozen=True)
 class PendingDrawing:
-    """One journaled job: where it is stored, the job, its supersede key."""
+    """One journaled job: where it is stored and its supersede key."""
 
     entry: Path
-    fn: Any
     key: str | None
+
+
+def load_entry(entry: Path) -> tuple[str | None, Any]:
+    """``(key, job)`` stored at ``entry``."""
+    key, fn = pickle.loads(Path(entry).read_bytes())
+    return key, fn
+
+
+def draw_entry(entry: str) -> Any:
+    """Run the job stored at ``entry`` (a drawing job itself: a queued job holds only this,
+    and its data stays on disk until it is drawn, in the helper process that reads it)."""
+    return load_entry(Path(entry))[1]()
 
 
 class DrawingJournal:
@@ -73,10 +86,10 @@ class DrawingJournal:
         out = []
         for entry in sorted(self.folder.glob(f"*{SUFFIX}")):
             try:
-                key, fn = pickle.loads(entry.read_bytes())
-            except Exception as err:
+                key, _fn = load_entry(entry)  # checked one at a time, then let go
+            except Exception as err:  # a stale or cut entry: drop it
                 log.warning("pending_drawing_unreadable", entry=str(entry), error=str(err))
                 self.done(entry)
                 continue
-            out.append(PendingDrawing(entry, fn, key))
+            out.append(PendingDrawing(entry, key))
         return out

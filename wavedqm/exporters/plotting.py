@@ -31,10 +31,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING
 
+from wavedqm.exporters.drawing_journal import draw_entry
 from wavedqm.logs import configure_logging, current_level, get_logger
 
 if TYPE_CHECKING:
@@ -94,6 +96,8 @@ class PlotQueue:
                 entry = self.journal.record(fn, key)
             except OSError as err:  # a full state disk: drawn if we live, not journaled
                 log.warning("drawing_not_journaled", key=key, error=str(err))
+        if entry is not None:  # its data waits on disk, not in memory
+            fn = partial(draw_entry, str(entry))
         with self._lock:
             generation = 0
             if key is not None:
@@ -143,7 +147,7 @@ class PlotQueue:
             return 0
         pending = self.journal.pending()
         for p in pending:
-            self.submit(p.fn, p.key, entry=p.entry)
+            self.submit(partial(draw_entry, str(p.entry)), p.key, entry=p.entry)
         if pending:
             log.info("drawings_resumed", count=len(pending))
         return len(pending)
