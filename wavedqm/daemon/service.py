@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import queue
 import signal
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -41,6 +40,7 @@ from wavedqm import constants as C
 from wavedqm.config import Config
 from wavedqm.daemon import sdnotify
 from wavedqm.daemon.ledger import FileKey, Ledger, Status, fingerprint
+from wavedqm.daemon.results import ResultBook
 from wavedqm.daemon.settle import SettleTracker
 from wavedqm.daemon.watcher import Watcher, scan
 from wavedqm.errors import CountedFileError, FileNotReady, InputFileError, OutputError
@@ -120,16 +120,8 @@ class Service:
         self._started = False
         self._stopped = False
         self._started_at = 0.0
-        self._counts = {
-            "ok": 0, "failed": 0, "not_ready": 0, "skipped_seen": 0, "output_error": 0,
-        }  # fmt: skip
-        self._output_attempts: dict[Path, int] = {}
-        """Files whose outputs could not be written -> failed attempts so far."""
-        self._output_error: dict[str, Any] | None = None
-        """The last output/state write error, until a file succeeds again."""
-        self._unrecorded: dict[tuple[str, int, int], tuple[FileKey, Status, str, float]] = {}
-        """Results the ledger could not store yet (its disk full): written when it can."""
-        self._last: dict[str, Any] = {}
+        self._book = ResultBook(cfg.output.retry_seconds)
+        """Counts, the last result, output errors, results the ledger could not take yet."""
         self._queue_full_logged = False
 
     # -- properties ------------------------------------------------------------------------
@@ -153,6 +145,7 @@ class Service:
         if self._started:
             raise RuntimeError("Service already started")
         self._ledger = Ledger(Path(self.cfg.output.state_dir))
+        self._book.ledger = self._ledger
         try:
             # Watch first, then scan: a file arriving in between is seen by one or the other.
             self._watcher.start()
@@ -209,7 +202,7 @@ class Service:
             )
             return False
         self.ledger.close()
-        log.info("service_stopped", **self._counts)
+        log.info("service_stopped", **self._book.counts())
         return True
 
     def run_forever(self) -> None:
@@ -246,23 +239,14 @@ class Service:
         it: a restart does not free a disk)."""
         if not self.healthy():
             return False, "unhealthy"
-        with self._lock:
-            err = dict(self._output_error) if self._output_error else None
-            waiting = len(self._output_attempts)
-        if err is not None:
-            return False, (
-                f"output failing since {time.strftime('%H:%M:%S', time.localtime(err['since']))}"
-                f" ({waiting} file(s) waiting for a retry): {err['error']}"
-            )
-        return True, "ok"
+        return self._book.health()
 
     def status(self) -> dict[str, Any]:
         """A snapshot for systemd ``STATUS=`` and ``/healthz``: last file, queue, counts."""
         with self._lock:
             current = self._current
             retrying = len(self._retry)
-            last = dict(self._last)
-            counts = dict(self._counts)
+        last = self._book.last()
         return {
             "healthy": self.healthy(),
             "watch_mode": self.watch_mode,
@@ -275,8 +259,8 @@ class Service:
             "last_status": last.get("status"),
             "last_reason": last.get("reason"),
             "last_finished_at": last.get("finished_at"),
-            "output_error": self._output_error,
-            "counts": counts,
+            "output_error": self._book.output_error(),
+            "counts": self._book.counts(),
         }
 
     def wait_idle(self, timeout: float) -> bool:
@@ -363,8 +347,9 @@ class Service:
             self._stop.wait(self._tick)
 
     def _settle_once(self) -> None:
-        if self._unrecorded:
-            self._flush_unrecorded()
+        if self._book.has_unrecorded():
+            for item in self._book.flush():
+                log.info("ledger_write_recovered", path=str(item.key.path), status=item.status)
         for path in self.tracker.due():
             self._offer(path, retry=False)
         now = time.monotonic()
@@ -394,7 +379,7 @@ class Service:
             return
         except OSError:
             key = None  # the worker reports it
-        if key is not None and self._seen(key):
+        if key is not None and self._book.seen(key):
             self._skipped(path, key)
             return
         with self._lock:
@@ -417,8 +402,7 @@ class Service:
         self._queue_size_changed()
 
     def _skipped(self, path: Path, key: FileKey) -> None:
-        with self._lock:
-            self._counts["skipped_seen"] += 1
+        self._book.count("skipped_seen")
         self._event("skipped_seen", path=str(path), size_bytes=key.size)
 
     def _worker_loop(self) -> None:
@@ -458,7 +442,7 @@ class Service:
         except OSError as e:
             self._unreadable(path, e)
             return
-        if self._seen(key):
+        if self._book.seen(key):
             self._skipped(path, key)
             return
         limit = self.cfg.watch.max_file_size_bytes
@@ -486,7 +470,7 @@ class Service:
         except FileNotReady as e:
             with self._lock:
                 self._retry[path] = time.monotonic() + self.not_ready_retry_seconds
-                self._counts["not_ready"] += 1
+            self._book.count("not_ready")
             self._event(
                 "file_not_ready",
                 path=str(path),
@@ -505,25 +489,11 @@ class Service:
         else:
             self._finish(key, "ok", "", time.perf_counter() - t0)
 
-    def _seen(self, key: FileKey) -> bool:
-        with self._lock:
-            if (str(key.path), key.size, key.mtime_ns) in self._unrecorded:
-                return True
-        return self.ledger.seen(key)
-
     def _output_failed(self, path: Path, e: OutputError) -> None:
         """Our outputs or state could not be written: not the file's fault; retry later."""
+        attempt, delay = self._book.output_failed(path, str(e))
         with self._lock:
-            attempt = self._output_attempts.get(path, 0) + 1
-            self._output_attempts[path] = attempt
-            delay = min(
-                C.OUTPUT_RETRY_MAX_SECONDS,
-                self.cfg.output.retry_seconds * 2 ** (attempt - 1),
-            )
             self._retry[path] = time.monotonic() + delay
-            self._counts["output_error"] += 1
-            since = self._output_error["since"] if self._output_error else time.time()
-            self._output_error = {"path": str(path), "error": str(e), "since": since}
         self._event(
             "output_error",
             level="error",
@@ -533,19 +503,6 @@ class Service:
             retry_in_seconds=delay,
         )
         sdnotify.notify("STATUS=" + self._status_line())
-
-    def _flush_unrecorded(self) -> None:
-        """Settle thread: store the results the ledger could not take before."""
-        with self._lock:
-            pending = list(self._unrecorded.items())
-        for ident, (key, status, reason, seconds) in pending:
-            try:
-                self.ledger.record(key, status, reason, seconds)
-            except sqlite3.Error:
-                return  # still full: next tick
-            with self._lock:
-                self._unrecorded.pop(ident, None)
-            log.info("ledger_write_recovered", path=str(key.path), status=status)
 
     def _unreadable(self, path: Path, e: OSError) -> None:
         """The file exists but cannot be opened: record it failed once (by its stat)."""
@@ -568,32 +525,10 @@ class Service:
     ) -> None:
         """Record the file in the ledger and emit ``file_done`` / ``file_failed``
         (``counted``: the handler already counted the failure in the metrics)."""
-        try:
-            self.ledger.record(key, status, reason, seconds)
-        except sqlite3.Error as e:
-            with self._lock:
-                self._unrecorded[(str(key.path), key.size, key.mtime_ns)] = (
-                    key, status, reason, seconds,
-                )  # fmt: skip
-                self._output_error = {
-                    "path": str(self.ledger.path), "error": f"ledger: {e}",
-                    "since": time.time(),
-                }  # fmt: skip
-            self._event("output_error", level="error", path=str(key.path),
-                        error=f"cannot record it in the ledger {self.ledger.path}: {e}",
+        problem = self._book.record(key, status, reason, seconds)
+        if problem:
+            self._event("output_error", level="error", path=str(key.path), error=problem,
                         attempt=1, retry_in_seconds=self._tick)  # fmt: skip
-        with self._lock:
-            self._output_attempts.pop(key.path, None)
-            if status == "ok" and not self._unrecorded:
-                self._output_error = None
-            self._counts[status] += 1
-            self._last = {
-                "path": str(key.path),
-                "status": status,
-                "reason": reason,
-                "finished_at": time.time(),
-                "seconds": seconds,
-            }
         if status == "ok":
             self._event("file_done", path=str(key.path), seconds=round(seconds, 3))
         else:
@@ -610,9 +545,7 @@ class Service:
 
     def _status_line(self) -> str:
         """One line for systemd ``STATUS=``."""
-        with self._lock:
-            last = dict(self._last)
-            counts = dict(self._counts)
+        last, counts = self._book.last(), self._book.counts()
         parts = []
         if last:
             result = last["status"] + (f" ({last['reason']})" if last["reason"] else "")
