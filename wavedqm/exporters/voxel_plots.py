@@ -50,7 +50,8 @@ def occupancy_figure(run: str, grid: Grid, n_files: int, d: VoxelDiagnostics) ->
         counts = d.projections[name].astype(np.float64)
         counts[counts == 0] = np.nan  # never hit: white
         image = ax.pcolormesh(
-            grid.edges(a), grid.edges(b), counts.T, norm=LogNorm(1, vmax), cmap="viridis"
+            grid.edges(a), grid.edges(b), counts.T, norm=LogNorm(1, vmax), cmap="viridis",
+            rasterized=True,  # one image in the PDF, not a path per cell (0.9 s -> ms)
         )
         ax.set_xlabel(f"{AXES[a]} (cm)")
         ax.set_ylabel(f"{AXES[b]} (cm)")
@@ -73,6 +74,7 @@ def charge_figure(run: str, grid: Grid, n_files: int, d: VoxelDiagnostics) -> Fi
         grid.edges(0), grid.edges(1), q.T, cmap="magma",
         vmin=float(np.percentile(finite, 2)) if finite.size else 0.0,
         vmax=float(np.percentile(finite, 98)) if finite.size else 1.0,
+        rasterized=True,
     )  # fmt: skip
     fig.colorbar(mesh, ax=ax_q, location="bottom", shrink=0.9, label="mean charge per hit (ke⁻)")
     ax_q.set_title("Mean charge per hit, XY columns", fontsize=11)
