@@ -6,6 +6,7 @@ page replaced by an error page while the others still come out, atomic writes.""
 from __future__ import annotations
 
 import os
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,7 +200,12 @@ def test_report_has_every_page_and_title(written, inputs: ReportInputs) -> None:
     info = pdf_info(path)
     assert info["Title"] == f"wavedqm report: {inputs.file.name}"
     assert "Light data quality" in info["Subject"]
-    assert info["Page size"].endswith("(A4)")  # the plot pages (masks have their own size)
+    assert info["Page size"].endswith("(A4)")
+    sizes = subprocess.run(["pdfinfo", "-f", "1", "-l", str(len(planned)), str(path)],
+                           check=True, capture_output=True, text=True).stdout  # fmt: skip
+    page_sizes = [ln for ln in sizes.splitlines() if ln.startswith("Page") and "size" in ln]
+    assert len(page_sizes) == len(planned)
+    assert all(ln.endswith("(A4)") for ln in page_sizes), page_sizes  # the masks too
     assert outcome.seconds > 0
 
 

@@ -107,7 +107,15 @@ CELL_OK = 0
 CELL_KNOWN = 1
 """Known problem (channel-status CSV): small black dot."""
 CELL_NEW = 2
-"""New problem: red mark."""
+"""New problem (flatline mask: newly dead): red cross."""
+CELL_BASELINE_OUT_OF_RANGE = 3
+"""Baseline mask, new: median baseline outside ``light.baseline_range_adc16`` (status −1)."""
+CELL_BASELINE_SPREAD = 4
+"""Baseline mask, new: spread over events too wide (status 1)."""
+CELL_BASELINE_SHIFT = 5
+"""Baseline mask, new: moved by more than 3σ against the previous files (status 2)."""
+CELL_BASELINE_SPREAD_AND_SHIFT = 6
+"""Baseline mask, new: both of the last two (status 3)."""
 
 # --- alerting ---------------------------------------------------------------------------------
 MAX_FILE_GAP_SECONDS = 1800.0

@@ -2,7 +2,8 @@
 
 - flatline mask ("Alive and dead channels"): known dead (status 1/3) -> known; new dead -> new.
 - baseline mask ("Channels baseline status"): known baseline problem (status 2/3) -> known;
-  newly flagged baseline -> new.
+  newly flagged baseline -> one code per baseline status (out of range, spread, shift, both),
+  so the mask says which test flagged it.
 Inactive (not connected, or −1 in the status CSV) cells are blank; all other cells are healthy.
 """
 
@@ -13,13 +14,23 @@ import numpy as np
 from wavedqm import constants as C
 from wavedqm.analysis.light import LightResult
 
+BASELINE_CELL = {
+    C.BASELINE_OUT_OF_RANGE: C.CELL_BASELINE_OUT_OF_RANGE,
+    C.BASELINE_SPREAD: C.CELL_BASELINE_SPREAD,
+    C.BASELINE_SHIFT: C.CELL_BASELINE_SHIFT,
+    C.BASELINE_SPREAD_AND_SHIFT: C.CELL_BASELINE_SPREAD_AND_SHIFT,
+}
+"""Baseline status code -> the baseline mask's cell code for a new problem."""
 
-def _cells(result: LightResult, known_bit: int, new: list) -> np.ndarray:
+
+def _cells(
+    result: LightResult, known_bit: int, new: list, code: dict[int, int] | None = None
+) -> np.ndarray:
     cells = np.full(result.active.shape, C.CELL_OK, dtype=np.int8)
     known = (result.known_status > 0) & ((result.known_status & known_bit) != 0)
     cells[known] = C.CELL_KNOWN
-    for adc, channel, *_ in new:
-        cells[adc, channel] = C.CELL_NEW
+    for adc, channel, *status in new:
+        cells[adc, channel] = C.CELL_NEW if code is None else code[status[0]]
     cells[~result.monitored] = C.CELL_INACTIVE
     return cells
 
@@ -31,4 +42,4 @@ def flatline_cells(result: LightResult) -> np.ndarray:
 
 def baseline_cells(result: LightResult) -> np.ndarray:
     """(n_adcs, n_channels) cell codes of the "Channels baseline status" mask."""
-    return _cells(result, C.STATUS_KNOWN_BASELINE, result.baseline_flagged)
+    return _cells(result, C.STATUS_KNOWN_BASELINE, result.baseline_flagged, BASELINE_CELL)

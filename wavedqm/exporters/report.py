@@ -323,6 +323,7 @@ def build_pages(inputs: ReportInputs) -> list[Page]:
             time_end_s=light.time_end_s,
             source=inputs.file.name,
             tpc_split_channel=split,
+            figsize=plots.A4_LANDSCAPE_IN,  # A4 like every other page
         )
         pages.append((style.title, builder))
     return pages
