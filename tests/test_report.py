@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from matplotlib.artist import Artist
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from structlog.testing import capture_logs
 
@@ -346,6 +347,15 @@ def test_fraction_figure_marks_groups_without_events() -> None:
     frac = Fraction.from_counts(np.array([0, 3, 0]), np.array([0, 10, 5]))
     fig = light_pages.fraction_figure("F", "tpc", {"beam": frac}, None, 0)
     texts = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert texts == ["this file", plots.NO_EVENTS_LABEL]
+    assert texts == ["this file", plots.UPPER_LIMIT_LABEL, plots.NO_EVENTS_LABEL]
+    # 0 of 5 is an upper limit (a caret at it), not an error bar from 0; 3 of 10 has its bar
+    ax = fig.axes[0]
+    [bars] = [c for c in ax.collections if isinstance(c, LineCollection)]
+    drawn = [len(seg) for seg in bars.get_segments()]  # points of each position's bar
+    assert drawn == [0, 2, 0]
+    carets = [ln for ln in ax.lines if ln.get_marker() == "v"]
+    [caret] = carets
+    assert caret.get_xdata().tolist() == [2.0]
+    assert caret.get_ydata()[0] == pytest.approx(100 * frac.upper[2])
     with pytest.raises(ValueError, match="granularity"):
         light_pages.fraction_figure("F", "adc", {"beam": frac}, None, 0)

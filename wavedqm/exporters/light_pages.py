@@ -37,6 +37,8 @@ from wavedqm.exporters.plots import (
     SERIES_COLOURS,
     TEXT_SIZE,
     TICK_SIZE,
+    UPPER_LIMIT_COLOUR,
+    UPPER_LIMIT_LABEL,
     axes_grid,
     figure_legend,
     legend_handles,
@@ -216,13 +218,15 @@ def _draw_fraction_panel(ax: Axes, panel: _FractionPanel, n_previous: int) -> fl
         if has.any():
             top = max(top, float(np.nanmax(hi)))
     with_events = shown & (cur.n > 0)
-    y = np.where(with_events, 100 * cur.fraction, np.nan)
+    measured = with_events & (cur.k > 0)  # 0 of n: an upper limit, not an error bar
+    zero = with_events & (cur.k == 0)
+    y = np.where(measured, 100 * cur.fraction, np.nan)
     ax.errorbar(
         x,
         y,
         yerr=[
-            nonneg(100 * (cur.fraction - cur.lower)) * with_events,
-            nonneg(100 * (cur.upper - cur.fraction)) * with_events,
+            nonneg(100 * (cur.fraction - cur.lower)) * measured,
+            nonneg(100 * (cur.upper - cur.fraction)) * measured,
         ],
         fmt="o",
         ms=3.2 if x.size > 16 else 5,
@@ -231,6 +235,12 @@ def _draw_fraction_panel(ax: Axes, panel: _FractionPanel, n_previous: int) -> fl
         color=CURRENT_COLOUR,
         zorder=3,
     )
+    if zero.any():  # the point at 0, and a light caret at its upper limit
+        small = x.size > 16
+        ax.plot(x[zero], np.zeros(int(zero.sum())), "o", ms=3.2 if small else 5,
+                color=CURRENT_COLOUR, zorder=3)  # fmt: skip
+        ax.plot(x[zero], 100 * cur.upper[zero], "v", ms=3.5 if small else 6, mfc="none",
+                mec=UPPER_LIMIT_COLOUR, mew=0.8, zorder=2)  # fmt: skip
     if with_events.any():
         top = max(top, float(np.nanmax(100 * cur.upper[with_events])))
     if x.size <= 16:  # few positions: the counts behind each point
@@ -341,8 +351,9 @@ def fraction_figure(
     for ax, panel in zip(axes, panels, strict=True):
         top = max(top, _draw_fraction_panel(ax, panel, n_previous))
     y_top = max(1.0, 1.08 * top)
-    any_empty = False
+    any_empty = any_zero = False
     for ax, panel in zip(axes, panels, strict=True):
+        any_zero |= bool(np.any(panel.shown & (panel.current.n > 0) & (panel.current.k == 0)))
         ax.set_ylim(-0.04 * y_top, y_top)
         n_x = panel.x.size
         ax.set_xlim(-0.7, n_x - 0.3) if n_x > 1 else ax.set_xlim(-1.5, 1.5)
@@ -371,6 +382,9 @@ def fraction_figure(
         for ax in rows[-1]:
             ax.set_xlabel(GRANULARITY_AXIS[granularity], fontsize=LABEL_SIZE)
     extra: list[Line2D | Patch] = []
+    if any_zero:
+        extra.append(Line2D([], [], marker="v", ls="", ms=6, mfc="none", mec=UPPER_LIMIT_COLOUR,
+                            label=UPPER_LIMIT_LABEL))  # fmt: skip
     if any_empty:
         extra.append(
             Line2D(

@@ -61,6 +61,10 @@ TICK_SIZE = 8.5
 TEXT_SIZE = 9
 FOOTER_SIZE = 7.5
 NO_EVENTS_LABEL = "no events over threshold"
+UPPER_LIMIT_LABEL = "0 of n: upper limit of the interval"
+UPPER_LIMIT_COLOUR = "#7f7f7f"
+"""A fraction measured 0 of n is drawn at 0 with a light caret at its upper limit, not with
+an error bar: a row of 0/n channels no longer looks like a comb of 10-30 % bars."""
 
 
 def page_figure(title: str) -> Figure:
