@@ -72,20 +72,34 @@ class Daemon:
         return time.monotonic() - t0
 
 
-def start(root: Path, spool: Path, config: str = "", *, poll: bool = False) -> Daemon:
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start(
+    root: Path,
+    spool: Path,
+    config: str = "",
+    *,
+    poll: bool = False,
+    kill_at: tuple[str, int] | None = None,
+) -> Daemon:
     """``wavedqm watch spool`` with outputs in ``root/out`` and state in ``root/state``;
-    returns once ``/healthz`` answers 200."""
+    returns once ``/healthz`` answers 200. ``kill_at`` (point, n): the daemon kills itself
+    at the n-th time it reaches that point (``stress/killpoint.py``)."""
     cfg = root / "wavedqm.toml"
     watch = "[watch]\nsettle_seconds = 0.5\n" + ("poll = true\npoll_interval_seconds = 0.2\n"
                                                  if poll else "")  # fmt: skip
     cfg.write_text(watch + config)
     port = free_port()
     log = root / f"daemon-{time.monotonic_ns()}.log"
-    cmd = [sys.executable, "-m", "wavedqm.cli", "watch", str(spool), "--log-level", "warning",
+    launcher = ["-m", "wavedqm.cli"]
+    if kill_at is not None:
+        launcher = ["-m", "stress.killpoint", kill_at[0], str(kill_at[1])]
+    cmd = [sys.executable, *launcher, "watch", str(spool), "--log-level", "warning",
            "--config", str(cfg),
            "--out", str(root / "out"), "--state", str(root / "state"),
            "--listen", f"127.0.0.1:{port}"]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, stdout=log.open("ab"), stderr=subprocess.STDOUT, cwd=ROOT)
     d = Daemon(proc, port, log)
     deadline = time.monotonic() + 400
     while http_status(f"{d.url}/healthz") != 200:
@@ -118,6 +132,26 @@ def history_files(state: Path) -> list[str]:
     with h5py.File(path, "r", locking=False) as h5:
         n = int(h5.attrs.get("n_files", 0))
         return list(h5["file"].asstr()[:n]) if n else []
+
+
+def voxel_run_mismatches(state: Path) -> list[str]:
+    """Voxel runs whose accumulator does not hold exactly the sum of their files'
+    contributions (hits read, per file once)."""
+    import numpy as np
+
+    bad = []
+    for run in sorted((state / "voxels").glob("*/run.npz")):
+        with np.load(run) as r:
+            total, files = int(r["tallies"][0]), list(r["files"])
+        parts = sorted((run.parent / "files").glob("*.npz"))
+        summed = 0
+        for part in parts:
+            with np.load(part) as c:
+                summed += int(c["tallies"][0])
+        if total != summed or len(files) != len(parts) or len(set(files)) != len(files):
+            bad.append(f"{run.parent.name}: run {total} hits of {len(files)} files, "
+                       f"contributions {summed} of {len(parts)}")  # fmt: skip
+    return bad
 
 
 def pending_drawings(state: Path) -> int:

@@ -9,6 +9,10 @@ Scenarios, each against a real ``wavedqm watch`` child process (``stress/daemon.
   (during ledger commits, history appends, summary writes, PDFs: wherever it falls), then a
   final start that drains: every file once, every summary valid JSON, every drawing made
   (the journal), no temp file left;
+- ``targeted``: for each instant of ``stress/killpoint.py`` (before and after the ledger
+  commit, mid history append, before the summary's rename, between the voxel contribution and
+  its run, after a drawing is journaled, mid PDF), a daemon killed there, then a start that
+  drains: every file once, every summary valid, every drawing made, no temp file left;
 - ``writers``: files written in place slowly (pauses shorter than the settle time) and files
   held open by an HDF5 writer holding its lock: each processed once, complete;
 - ``truncation``: a valid file cut at every 5 % of its size: each one of ours with a reason;
@@ -25,6 +29,8 @@ import argparse
 import os
 import random
 import shutil
+import signal
+import subprocess
 import tempfile
 import threading
 import time
@@ -35,14 +41,15 @@ import h5py
 
 from stress import daemon as dm
 from stress.fuzz import classify, fuzz, read_flow
+from stress.killpoint import POINTS
 
 SIZES = {
     "ci": {"reports": False, "burst": 6, "poll": 4, "kill_files": 8, "kills": 2,
-           "slow": 2, "locked": 1, "fuzz": 150},
+           "targeted": 3, "slow": 2, "locked": 1, "fuzz": 150},
     "small": {"reports": True, "burst": 60, "poll": 20, "kill_files": 30, "kills": 5,
-              "slow": 3, "locked": 2, "fuzz": 300},
+              "targeted": 4, "slow": 3, "locked": 2, "fuzz": 300},
     "full": {"reports": True, "burst": 1000, "poll": 100, "kill_files": 150, "kills": 50,
-             "slow": 3, "locked": 2, "fuzz": 100_000},
+             "targeted": 6, "slow": 3, "locked": 2, "fuzz": 100_000},
 }  # fmt: skip
 CONFIG = "[charge]\nplots = false\n"
 NO_REPORTS = "[output]\nreports = false\n"
@@ -62,12 +69,15 @@ class Row:
     drain_s: float = float("nan")
     alive: bool = True
     memory_ok: bool = True
+    reached: bool = True
+    """Targeted kills: the daemon did reach its kill point (else the row proves nothing)."""
     notes: str = ""
 
     @property
     def ok(self) -> bool:
         return (self.lost == 0 and self.doubled == 0 and self.alive and self.memory_ok
-                and "internal" not in self.failed and self.drain_s != float("inf"))  # fmt: skip
+                and self.reached and "internal" not in self.failed
+                and self.drain_s != float("inf"))  # fmt: skip
 
 
 def _template(folder: Path) -> Path:
@@ -209,6 +219,57 @@ def scenario_kills(work: Path, template: Path, n_files: int, n_kills: int, seed:
     if leftovers:
         row.notes += f"{len(leftovers)} temp files left; "
     row.notes += f"{kills} kills; "
+    return row
+
+
+def scenario_targeted(work: Path, template: Path, point: str, n_files: int, seed: int) -> Row:
+    """A daemon that kills itself at the n-th time it reaches ``point`` (stress/killpoint.py)
+    while ``n_files`` arrive, then a normal start that drains: every file once, every
+    summary valid, every drawing made, no temp file left."""
+    rng = random.Random(f"{seed}-{point}")
+    root = work / f"kill-{point}"
+    spool = root / "spool"
+    spool.mkdir(parents=True)
+    config = CONFIG
+    drawn = "baseline.png" if NO_REPORTS in CONFIG else "report.pdf"
+    if point == "pdf":  # the report drawn in the daemon's own process
+        config = "[charge]\nplots = false\n[output]\nreports = true\ndrawing_processes = 0\n"
+        drawn = "report.pdf"
+    names = [f"t{i:03d}.FLOW.hdf5" for i in range(n_files)]
+    staged = _stage(template, root / "staging", names)
+    n = rng.randint(1, min(3, n_files))
+    row = Row(f"kill -9 at {point} (call {n})", n_files)
+    d = dm.start(root, spool, config, kill_at=(point, n))
+    for p in staged:
+        os.replace(p, spool / p.name)
+        time.sleep(0.05)
+    try:
+        d.proc.wait(120)
+    except subprocess.TimeoutExpired:
+        d.kill()
+    if d.proc.returncode != -signal.SIGKILL:  # never reached its point: proves nothing
+        row.reached = False
+        row.notes += f"kill point not reached (exit {d.proc.returncode}); "
+    d = dm.start(root, spool, config)
+    t0 = time.monotonic()
+    row.drain_s = dm.wait_drained(root / "state", n_files, 60 + 8.0 * n_files, d)
+    if row.drain_s != float("inf"):
+        row.drain_s = time.monotonic() - t0
+    row.peak_rss_mb = d.peak_rss_mb()
+    row.alive = d.alive()
+    d.stop()
+    _account(row, root, names, set())
+    missing = [n for n in names if not (root / "out" / n / drawn).is_file()]
+    if missing:
+        row.notes += f"{len(missing)} {drawn} never drawn; "
+        row.lost += len(missing)
+    leftovers = dm.temp_files(root / "out", root / "state")
+    if leftovers:
+        row.notes += f"{len(leftovers)} temp files left; "
+        row.lost += len(leftovers)
+    for mismatch in dm.voxel_run_mismatches(root / "state"):
+        row.notes += f"voxels {mismatch}; "
+        row.doubled += 1
     return row
 
 
@@ -363,6 +424,10 @@ def main(argv: list[str] | None = None) -> int:
         if want("kills"):
             rows.append(scenario_kills(work, template, size["kill_files"], size["kills"],
                                        args.seed))  # fmt: skip
+        if want("targeted"):
+            for point in POINTS:
+                rows.append(scenario_targeted(work, template, point, size["targeted"],
+                                              args.seed))  # fmt: skip
         if want("writers"):
             for poll in (False, True):
                 rows.append(scenario_writers(work, template, poll=poll, slow=size["slow"],

@@ -1,4 +1,5 @@
-"""The fault-injection run (``python -m stress.run``) at its CI size: a burst, kills, slow and
+"""The fault-injection run (``python -m stress.run``) at its CI size: a burst, random kills,
+kills aimed at each instant of ``stress/killpoint.py``, slow and
 locked writers in both watch modes, truncation at every 5 % and a fuzz of each reader, all
 against a real daemon (PDF reports off: the kills check the PNG masks through the same
 journal); it exits 0 only when no file was lost or doubled, none failed
@@ -10,6 +11,8 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+
+from stress.killpoint import POINTS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,4 +27,6 @@ def test_the_stress_run_at_ci_size_loses_and_doubles_nothing() -> None:
     for scenario in ("burst of 9 files", "kill -9 x2", "writers:", "writers-poll:",
                      "truncated at every 5 %", "fuzz flow", "fuzz wfm", "fuzz shots"):  # fmt: skip
         assert scenario in table, table
+    for point in POINTS:  # each targeted kill reached its instant (else the run exits 1)
+        assert f"kill -9 at {point} " in table, table
     assert "| NO |" not in table
