@@ -44,8 +44,8 @@ from stress.fuzz import classify, fuzz, read_flow
 from stress.killpoint import POINTS
 
 SIZES = {
-    "ci": {"reports": False, "burst": 6, "poll": 4, "kill_files": 8, "kills": 2,
-           "targeted": 3, "slow": 2, "locked": 1, "fuzz": 150},
+    "ci": {"reports": False, "burst": 4, "poll": 3, "kill_files": 6, "kills": 2,
+           "targeted": 2, "slow": 1, "locked": 1, "fuzz": 100},
     "small": {"reports": True, "burst": 60, "poll": 20, "kill_files": 30, "kills": 5,
               "targeted": 4, "slow": 3, "locked": 2, "fuzz": 300},
     "full": {"reports": True, "burst": 1000, "poll": 100, "kill_files": 150, "kills": 50,
