@@ -757,10 +757,11 @@ def test_status_2_on_a_shifted_channel_only(tmp_path, previous_files):
     assert result.baseline_flagged == [(SHIFTED[0], SHIFTED[1], C.BASELINE_SHIFT)]
 
 
-def test_same_file_again_replaces_the_last_row(tmp_path):
-    """A file processed twice in a row (restart after a crash between history and ledger)
-    counts once: its new record replaces the last row; a file seen earlier but not last
-    is a new row (a later pass over it)."""
+def test_same_file_again_replaces_its_row(tmp_path):
+    """A file processed again counts once, with its newest values: twice in a row (restart
+    after a crash between history and ledger) its record replaces the last row; rewritten by
+    its writer after other files came in, it replaces its own row at its position (issue 11
+    finding 8: a growing file analysed at every pause of its writer)."""
     a, b, c = three_records()
     b_again = make_record("b.FLOW.hdf5", 9.0, 1.0, 1.0, (3, 30), time_range=(500.0, 600.0))
     path = store_path(tmp_path)
@@ -770,9 +771,12 @@ def test_same_file_again_replaces_the_last_row(tmp_path):
         assert [r.file for r in store.records()] == ["a.FLOW.hdf5", "b.FLOW.hdf5"]
         assert_records_equal(store.records()[-1], b_again)
         store.append(c)
-        store.append(a)
+        a_again = make_record("a.FLOW.hdf5", 7.0, 2.0, 1.0, (4, 40), time_range=(700.0, 800.0))
+        store.append(a_again)
     with HistoryStore(path) as store:
-        assert [r.file for r in store.records()] == [
-            "a.FLOW.hdf5", "b.FLOW.hdf5", "c.FLOW.hdf5", "a.FLOW.hdf5",
-        ]  # fmt: skip
-        assert store.rollup(None).n_files == 4
+        records = store.records()
+        assert [r.file for r in records] == ["a.FLOW.hdf5", "b.FLOW.hdf5", "c.FLOW.hdf5"]
+        assert_records_equal(records[0], a_again)
+        assert_records_equal(records[1], b_again)
+        assert_records_equal(records[2], c)
+        assert store.rollup(None).n_files == 3

@@ -122,6 +122,9 @@ MAX_FILE_GAP_SECONDS = 1800.0
 """WavedqmNoRecentFiles fires when no file was processed for this long while data taking is
 expected (exported as ``wavedqm_max_file_gap_seconds``)."""
 DEAD_STREAKS_FILE = "dead_streaks.json"
+HISTORY_REPLACE_WINDOW_ROWS = 1000
+"""A history record of a file already among the last this many rows replaces that row (a newer
+version of the file, or the file again after a crash) instead of adding one; ~1 ms to search."""
 HISTORY_PREVIOUS_FILES = 10
 """Files the 'previous files' rollup covers by default. Each file's errors are the spread over
 its events and add in quadrature, so a rollup over very many files widens its band (old tool's

@@ -16,9 +16,11 @@ a new row never rewrites the stored bytes of an older one. Root attributes: ``sc
     counts/{clipped,negative}/{all,beam,self}/{channel,epcb,tpc,total}/{k,n}  int64
     spectra/roi_power_v2 (N, *roi_shape) float64 V², spectra/present (N,) uint8  [optional]
 
-Idempotence: a record of the same file as the last row replaces that row (in place) instead
-of adding one: a file processed twice in a row (a restart after a crash between the history
-and the ledger, a file rewritten while processed) counts once among the previous files.
+Idempotence: a record of a file already among the last ``HISTORY_REPLACE_WINDOW_ROWS`` rows
+replaces that row (in place, at its position) instead of adding one: a file processed again (a
+restart after a crash between the history and the ledger, a file rewritten by its writer after
+it was processed, while other files came in between) counts once among the previous files,
+with its newest values.
 
 Durability: an append writes the new row in every dataset, flushes and fsyncs, then bumps the
 ``n_files`` attribute and flushes and fsyncs again; readers trust ``n_files`` only, so an append
@@ -313,18 +315,22 @@ class HistoryStore:
             self._close_quietly()
             raise HistoryError(f"{self.path}: append of {record.file} failed: {err}") from err
 
-    def _last_file(self) -> str | None:
+    def _row_of(self, name: str) -> int | None:
+        """Index of ``name``'s newest row among the last ``HISTORY_REPLACE_WINDOW_ROWS``."""
         if self._n == 0 or self._layout is None:
             return None
-        return str(self._require()["file"].asstr()[self._n - 1])
+        lo = max(0, self._n - C.HISTORY_REPLACE_WINDOW_ROWS)
+        names = np.asarray(self._require()["file"].asstr()[lo : self._n])
+        hits = np.flatnonzero(names == name)
+        return lo + int(hits[-1]) if hits.size else None
 
     def _append_row(self, record: FileRecord) -> None:
-        """Row first, then the count: readers trust ``n_files`` only. A record of the file of
-        the last row replaces that row (the same file processed again at once: a restart
-        after a crash between this append and the ledger's row, or a file rewritten while
-        it was processed) instead of counting the file twice among the previous files."""
-        if self._last_file() == record.file:
-            self._write_row(record, self._n - 1)
+        """Row first, then the count: readers trust ``n_files`` only. A record of a file
+        already among the last rows replaces its row (module doc) instead of counting the
+        file twice among the previous files."""
+        row = self._row_of(record.file)
+        if row is not None:
+            self._write_row(record, row)
             self._sync()
             return
         self._write_row(record, self._n)
@@ -362,17 +368,18 @@ class HistoryStore:
         layout = record_layout(record)
         if self._layout is None:
             self._create_datasets(layout)
+        rows = max(index + 1, self._n)  # a replaced row keeps the rows after it
         for path in layout.specs():
             ds = h5[path]
-            ds.resize(index + 1, axis=0)
+            ds.resize(rows, axis=0)
             ds[index] = record_value(record, path)
         if record.spectra_roi is not None and SPECTRA not in h5:
             self._create_spectra(record, index)
         if SPECTRA in h5:
             spec = h5[SPECTRA]
             present = h5[SPECTRA_PRESENT]
-            spec.resize(index + 1, axis=0)
-            present.resize(index + 1, axis=0)
+            spec.resize(rows, axis=0)
+            present.resize(rows, axis=0)
             if record.spectra_roi is None:
                 spec[index] = np.full(spec.shape[1:], np.nan)
                 present[index] = 0
