@@ -131,6 +131,26 @@ def _account(row: Row, root: Path, expected: list[str], bad: set[str]) -> Row:
     return row
 
 
+def _drain(row: Row, d: dm.Daemon, root: Path, expected: int, timeout: float,
+           since: float | None = None) -> float:  # fmt: skip
+    """Wait until ``expected`` files are in the ledger and no drawing is pending; fill the
+    row's drain time (from ``since``, a monotonic time, or from now), peak RSS and liveness;
+    stop the daemon and return how long SIGTERM took (s)."""
+    t0 = time.monotonic() if since is None else since
+    if dm.wait_drained(root / "state", expected, timeout, d) != float("inf"):
+        row.drain_s = time.monotonic() - t0
+    else:
+        row.drain_s = float("inf")
+    row.peak_rss_mb = d.peak_rss_mb()
+    row.alive = d.alive()
+    return d.stop()
+
+
+def _drawn_output() -> str:
+    """The drawing every processed file gets: its PDF report, or (reports off) a mask."""
+    return "baseline.png" if NO_REPORTS in CONFIG else "report.pdf"
+
+
 def scenario_single(work: Path, template: Path) -> Row:
     root = work / "single"
     spool = root / "spool"
@@ -139,10 +159,7 @@ def scenario_single(work: Path, template: Path) -> Row:
     [src] = _stage(template, root / "staging", ["one.FLOW.hdf5"])
     os.replace(src, spool / src.name)
     row = Row("single file", 1)
-    row.drain_s = dm.wait_drained(root / "state", 1, 300, d)
-    row.peak_rss_mb = d.peak_rss_mb()
-    row.alive = d.alive()
-    d.stop()
+    _drain(row, d, root, 1, 300)
     return _account(row, root, ["one.FLOW.hdf5"], set())
 
 
@@ -159,12 +176,7 @@ def scenario_burst(work: Path, template: Path, n: int, *, poll: bool = False) ->
     for p in staged + bad:
         os.replace(p, spool / p.name)
     row = Row(f"{name} of {n + len(bad)} files", n + len(bad))
-    row.drain_s = dm.wait_drained(root / "state", n + len(bad), 60 + 2.0 * n, d)
-    if row.drain_s != float("inf"):
-        row.drain_s = time.monotonic() - t0
-    row.peak_rss_mb = d.peak_rss_mb()
-    row.alive = d.alive()
-    stop_s = d.stop()
+    stop_s = _drain(row, d, root, n + len(bad), 60 + 2.0 * n, since=t0)
     row.notes += f"SIGTERM exit {stop_s:.1f} s; "
     row.notes += f"{dm.log_events(root, 'drawing_dropped', reason='load')} drawings dropped "
     row.notes += "under load; "
@@ -200,15 +212,9 @@ def scenario_kills(work: Path, template: Path, n_files: int, n_kills: int, seed:
         kills += 1
     feeder.join()
     d = dm.start(root, spool, CONFIG)
-    t0 = time.monotonic()
-    row.drain_s = dm.wait_drained(root / "state", n_files, 60 + 3.0 * n_files, d)
-    if row.drain_s != float("inf"):
-        row.drain_s = time.monotonic() - t0
-    row.peak_rss_mb = d.peak_rss_mb()
-    row.alive = d.alive()
-    d.stop()
+    _drain(row, d, root, n_files, 60 + 3.0 * n_files)
     _account(row, root, names, set())
-    drawn = "report.pdf" if NO_REPORTS not in CONFIG else "baseline.png"
+    drawn = _drawn_output()
     reports = sum(1 for n in names if (root / "out" / n / drawn).is_file())
     dropped = dm.log_events(root, "drawing_dropped", reason="load")
     if reports + dropped < n_files:  # a report may be dropped under load, and is counted
@@ -231,7 +237,7 @@ def scenario_targeted(work: Path, template: Path, point: str, n_files: int, seed
     spool = root / "spool"
     spool.mkdir(parents=True)
     config = CONFIG
-    drawn = "baseline.png" if NO_REPORTS in CONFIG else "report.pdf"
+    drawn = _drawn_output()
     if point == "pdf":  # the report drawn in the daemon's own process
         config = "[charge]\nplots = false\n[output]\nreports = true\ndrawing_processes = 0\n"
         drawn = "report.pdf"
@@ -251,13 +257,7 @@ def scenario_targeted(work: Path, template: Path, point: str, n_files: int, seed
         row.reached = False
         row.notes += f"kill point not reached (exit {d.proc.returncode}); "
     d = dm.start(root, spool, config)
-    t0 = time.monotonic()
-    row.drain_s = dm.wait_drained(root / "state", n_files, 60 + 8.0 * n_files, d)
-    if row.drain_s != float("inf"):
-        row.drain_s = time.monotonic() - t0
-    row.peak_rss_mb = d.peak_rss_mb()
-    row.alive = d.alive()
-    d.stop()
+    _drain(row, d, root, n_files, 60 + 8.0 * n_files)
     _account(row, root, names, set())
     missing = [n for n in names if not (root / "out" / n / drawn).is_file()]
     if missing:
@@ -317,12 +317,7 @@ def scenario_writers(
     for t in threads:
         t.join()
     row = Row(f"{name}: {slow} slow in-place + {locked} HDF5-locked", len(names))
-    row.drain_s = dm.wait_drained(root / "state", len(names), 120, d)
-    if row.drain_s != float("inf"):
-        row.drain_s = time.monotonic() - t0
-    row.peak_rss_mb = d.peak_rss_mb()
-    row.alive = d.alive()
-    d.stop()
+    _drain(row, d, root, len(names), 120, since=t0)
     _account(row, root, names, set())
     events = [_summary_events(root / "out" / n) for n in names]
     if any(e != 20 for e in events):
