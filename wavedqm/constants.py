@@ -107,7 +107,8 @@ CELL_OK = 0
 CELL_KNOWN = 1
 """Known problem (channel-status CSV): small black dot."""
 CELL_NEW = 2
-"""New problem (flatline mask: newly dead): red cross."""
+"""New problem (flatline mask: newly dead): red cross. Every code from here up is a new
+problem (the baseline mask's kinds below): the masks count ``cells >= CELL_NEW``."""
 CELL_BASELINE_OUT_OF_RANGE = 3
 """Baseline mask, new: median baseline outside ``light.baseline_range_adc16`` (status −1)."""
 CELL_BASELINE_SPREAD = 4
