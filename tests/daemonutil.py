@@ -12,6 +12,7 @@ from pathlib import Path
 from netutil import free_port, http_get, metric_value, wait_for
 
 SETTLE_S = 0.3
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -51,19 +52,22 @@ def start_daemon(
     settle_s: float | None = SETTLE_S,
     out: Path | None = None,
     state: Path | None = None,
+    module: str = "wavedqm.cli",
 ) -> Daemon:
     """Start `wavedqm watch SPOOL` with a short settle time (``settle_s`` None: the default
     config's); wait until /healthz says 200. Outputs and state in ``tmp_path`` unless
-    ``out`` / ``state`` say where."""
+    ``out`` / ``state`` say where. ``module``: what ``python -m`` runs (a ``stress.*``
+    wrapper of the CLI runs from the repository's root)."""
     out, state = out or tmp_path / "out", state or tmp_path / "state"
     config = tmp_path / "wavedqm.toml"
     settle = "" if settle_s is None else f"[watch]\nsettle_seconds = {settle_s}\n"
     config.write_text(f"{settle}{extra_config}")
     port = free_port()
     log = tmp_path / f"daemon-{time.monotonic_ns()}.log"
-    cmd = [sys.executable, "-m", "wavedqm.cli", "watch", str(spool), "--config", str(config)]
+    cmd = [sys.executable, "-m", module, "watch", str(spool), "--config", str(config)]
     cmd += ["--out", str(out), "--state", str(state), "--listen", f"127.0.0.1:{port}"]
-    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    cwd = REPO if module.startswith("stress.") else None
+    proc = subprocess.Popen(cmd, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=cwd)
     daemon = Daemon(proc, port, spool, out, log)
     try:
         # a cold numba cache (the first daemon of a CI run) compiles every kernel first

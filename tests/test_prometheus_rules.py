@@ -99,6 +99,7 @@ def test_the_expected_alerts_exist() -> None:
         "WavedqmNoiseHigh",
         "WavedqmVoxelDeadRegion",
         "WavedqmShotChannelFlagged",
+        "WavedqmFileStalled",
     }
 
 

@@ -95,6 +95,14 @@ class WatchConfig:
     poll_interval_seconds: float = C.POLL_INTERVAL_SECONDS
     queue_max_files: int = C.QUEUE_MAX_FILES
     recursive: bool = True
+    max_processing_seconds: float = C.MAX_PROCESSING_SECONDS
+    """Longest one file may take (s): past it the daemon is stalled (``/healthz`` 503, the
+    systemd watchdog withheld, so systemd restarts it)."""
+    max_stalls: int = C.MAX_FILE_STALLS
+    """Stalls of one file (then restarts) before it is failed as ``stalled``."""
+    max_attempts: int = C.MAX_FILE_ATTEMPTS
+    """Starts of a file's processing that never ended (crash, kill) before the file is
+    failed as ``stalled`` rather than tried again."""
 
 
 @dataclass(frozen=True)
@@ -465,6 +473,14 @@ def _validate(obj: Any, section: str) -> None:
         raise ConfigError(f"reader.chunk_bytes: {obj.chunk_bytes} (expected at least 1048576)")
     if isinstance(obj, WatchConfig) and obj.settle_seconds < 0:
         raise ConfigError(f"watch.settle_seconds: {obj.settle_seconds} (expected >= 0)")
+    if isinstance(obj, WatchConfig) and not obj.max_processing_seconds > 0:
+        raise ConfigError(
+            f"watch.max_processing_seconds: {obj.max_processing_seconds} (expected > 0)"
+        )
+    if isinstance(obj, WatchConfig) and obj.max_attempts < 1:
+        raise ConfigError(f"watch.max_attempts: {obj.max_attempts} (expected at least 1)")
+    if isinstance(obj, WatchConfig) and obj.max_stalls < 1:
+        raise ConfigError(f"watch.max_stalls: {obj.max_stalls} (expected at least 1)")
     if isinstance(obj, WatchConfig) and obj.signalled_settle_seconds < 0:
         raise ConfigError(
             f"watch.signalled_settle_seconds: {obj.signalled_settle_seconds} (expected >= 0)"

@@ -87,6 +87,17 @@ OUTPUT_RETRY_SECONDS = 5.0
 """First wait before retrying a file whose outputs could not be written (s)."""
 OUTPUT_RETRY_MAX_SECONDS = 300.0
 """Longest wait between such retries (s): the wait doubles from ``OUTPUT_RETRY_SECONDS``."""
+MAX_PROCESSING_SECONDS = 600.0
+"""Longest one file may be in hand before the daemon counts as stalled (s): ``/healthz``
+answers 503 and the systemd watchdog is withheld, so systemd restarts it. A 50 GB file at
+the slowest measured rate (gzip, 0.3 GB/s) takes about 170 s."""
+MAX_FILE_STALLS = 2
+"""Times a file may stall (be in hand past ``MAX_PROCESSING_SECONDS``, then the daemon is
+restarted) before it is failed as ``stalled`` instead of tried again."""
+MAX_FILE_ATTEMPTS = 5
+"""Times a file's processing may start and never end for any cause (the daemon crashed or was
+killed on it) before it is failed as ``stalled``: stops a crash loop on one file, yet two or
+three unlucky kills on the same file do not fail it."""
 NOT_READY_RETRY_SECONDS = 2.0
 """How long to wait before retrying a file whose HDF5 lock is still held."""
 LATEST_PLAUSIBLE_TIME_S = 4_102_444_800.0

@@ -26,6 +26,7 @@ FAILURE_REASONS = (
     "not_npz",
     "worker_lost",
     "unwritten_rows",
+    "stalled",
 )
 """Every ``reason`` a failed file can be counted under (``wavedqm_files_failed_total``)."""
 

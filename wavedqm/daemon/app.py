@@ -27,7 +27,12 @@ class DaemonApp:
     """Every part of the daemon; ``start()`` serves /metrics at once (``/healthz`` answers
     503 until watching starts), warms the kernels, then watches."""
 
-    def __init__(self, cfg: Config, on_file_done: OnFileDone | None = None) -> None:
+    def __init__(
+        self, cfg: Config, on_file_done: OnFileDone | None = None, *, exit_on_hang: bool = True
+    ) -> None:
+        """``exit_on_hang``: exit the process (status 1, stacks in ``STATE/hang.trace``) when
+        one file has been in hand for twice ``watch.max_processing_seconds`` even if no Python
+        thread can run (:mod:`wavedqm.daemon.guard`)."""
         self.cfg = cfg
         check_output_folders(cfg)
         self.router = Router(self.cfg)
@@ -38,10 +43,13 @@ class DaemonApp:
             self._handle,
             on_queue_size=self.router.metrics.set_queue_size,
             on_event=self._event,
+            exit_on_hang=exit_on_hang,
         )
         self.router.metrics.output_failing.set_function(
             lambda: 1.0 if self.service.status()["output_error"] else 0.0
         )
+        self.router.metrics.in_hand_seconds.set_function(self.service.in_hand_seconds)
+        self.router.metrics.max_processing_seconds.set(cfg.watch.max_processing_seconds)
         host, port = parse_listen(cfg.metrics.listen)
         try:
             self.http = HttpServer(

@@ -9,6 +9,14 @@ One connection (``check_same_thread=False``) guarded by a lock serves the watche
 worker threads. WAL journal, ``synchronous=FULL``: a recorded result survives a crash. A ledger
 file that SQLite cannot read is renamed aside (``<name>.corrupt-<timestamp>``), never silently
 overwritten, and a new one is started.
+
+The ``in_progress`` table holds a row per file whose processing started and has not ended
+(:meth:`Ledger.begin`, cleared by :meth:`Ledger.record` or :meth:`Ledger.end`), with the
+number of starts and of stalls (in hand past the time limit, :meth:`Ledger.mark_stalled`): a
+file on which the daemon hung, crashed or was killed shows there after a restart, so a file
+that does it again and again can be failed instead of taking the daemon down forever
+(``Service``; reason ``stalled``). The table was added to layout version 1
+without a version bump: older wavedqm versions ignore it.
 """
 
 from __future__ import annotations
@@ -49,11 +57,29 @@ CREATE TABLE IF NOT EXISTS files (
     PRIMARY KEY (path, size, mtime_ns)
 );
 CREATE INDEX IF NOT EXISTS files_processed_at ON files (processed_at);
+CREATE TABLE IF NOT EXISTS in_progress (
+    path TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    stalls INTEGER NOT NULL DEFAULT 0,
+    stalled_attempt INTEGER NOT NULL DEFAULT 0,
+    started_at REAL NOT NULL,
+    PRIMARY KEY (path, size, mtime_ns)
+);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 """
+
+
+_DELETE_IN_PROGRESS = "DELETE FROM in_progress WHERE path = ? AND size = ? AND mtime_ns = ?"
+
+
+def _ident(key: FileKey) -> tuple[str, int, int]:
+    """The ledger's primary key of ``key``: (path, size, mtime_ns)."""
+    return str(key.path), key.size, key.mtime_ns
 
 
 class LedgerError(RuntimeError):
@@ -187,27 +213,81 @@ class Ledger:
         return row is not None
 
     def record(self, key: FileKey, status: Status, reason: str = "", seconds: float = 0.0) -> None:
-        """Store the result of processing ``key`` (replacing an earlier row for the same key).
+        """Store the result of processing ``key`` (replacing an earlier row for the same key)
+        and clear its in-progress mark, in one transaction.
 
         ``seconds`` is the processing time (s).
         """
         if status not in ("ok", "failed"):
             raise ValueError(f"status {status!r} (expected 'ok' or 'failed')")
         with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO files (path, size, mtime_ns, header_hash, status,"
+                    " reason, processed_at, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        str(key.path),
+                        key.size,
+                        key.mtime_ns,
+                        key.header_hash,
+                        status,
+                        reason,
+                        time.time(),
+                        float(seconds),
+                    ),
+                )
+                self._conn.execute(_DELETE_IN_PROGRESS, _ident(key))
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def begin(self, key: FileKey) -> None:
+        """Mark ``key`` as being processed, one more start (committed before returning)."""
+        with self._lock:
             self._conn.execute(
-                "INSERT OR REPLACE INTO files (path, size, mtime_ns, header_hash, status, reason,"
-                " processed_at, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    str(key.path),
-                    key.size,
-                    key.mtime_ns,
-                    key.header_hash,
-                    status,
-                    reason,
-                    time.time(),
-                    float(seconds),
-                ),
+                "INSERT INTO in_progress (path, size, mtime_ns, attempts, started_at)"
+                " VALUES (?, ?, ?, 1, ?) ON CONFLICT (path, size, mtime_ns)"
+                " DO UPDATE SET attempts = attempts + 1, started_at = excluded.started_at",
+                (*_ident(key), time.time()),
             )
+
+    def mark_stalled(self, key: FileKey) -> None:
+        """One more stall of ``key`` (in hand past the time limit, or the daemon died on it),
+        if it is in progress; at most one per start, however often it is called."""
+        with self._lock:
+            self._conn.execute(
+                "UPDATE in_progress SET stalls = stalls + 1, stalled_attempt = attempts"
+                " WHERE path = ? AND size = ? AND mtime_ns = ? AND stalled_attempt < attempts",
+                _ident(key),
+            )
+
+    def pending(self, key: FileKey) -> tuple[int, int]:
+        """(starts, stalls) of ``key`` whose processing never ended; (0, 0) if none."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT attempts, stalls FROM in_progress"
+                " WHERE path = ? AND size = ? AND mtime_ns = ?",
+                _ident(key),
+            ).fetchone()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
+
+    def end(self, key: FileKey) -> None:
+        """Clear the in-progress mark of ``key`` without a result (it will be tried again:
+        not ready yet, or our outputs could not be written)."""
+        with self._lock:
+            self._conn.execute(_DELETE_IN_PROGRESS, _ident(key))
+
+    def in_progress(self) -> list[dict[str, Any]]:
+        """Files whose processing started and did not end, as plain dicts (path, size,
+        mtime_ns, attempts, stalls, started_at)."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT path, size, mtime_ns, attempts, stalls, started_at FROM in_progress"
+                " ORDER BY started_at"
+            ).fetchall()
+        return [dict(r) for r in rows]
 
     def recent(self, n: int = 20) -> list[dict[str, Any]]:
         """The ``n`` most recently processed files, newest first, as plain dicts."""

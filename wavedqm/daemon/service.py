@@ -21,12 +21,20 @@ at each failure up to ``OUTPUT_RETRY_MAX_SECONDS`` (``output_error`` events, ``/
 failed with reason ``"internal"``. A result the ledger cannot store (its disk is full) is
 kept in memory, counts as seen, and is written at the next settle tick that succeeds. The
 service keeps running in every case.
+
+A file in hand longer than ``watch.max_processing_seconds`` makes the service *stalled*
+(``file_stalled`` event, :meth:`Service.healthy` false: ``/healthz`` 503 and the systemd
+watchdog withheld, so systemd restarts the daemon; a thread stuck in C code cannot be stopped
+otherwise); with ``exit_on_hang`` the process exits by itself if no Python thread can run.
+A file that stalled or killed the daemon too often is recorded failed with reason
+``stalled`` instead of being tried again (:mod:`wavedqm.daemon.guard`).
 """
 
 from __future__ import annotations
 
 import queue
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +47,7 @@ from watchdog.observers.api import BaseObserver
 from wavedqm import constants as C
 from wavedqm.config import Config
 from wavedqm.daemon import sdnotify
+from wavedqm.daemon.guard import FileGuard
 from wavedqm.daemon.ledger import FileKey, Ledger, Status, fingerprint
 from wavedqm.daemon.results import ResultBook
 from wavedqm.daemon.settle import SettleTracker
@@ -56,6 +65,7 @@ time (s) at which it was judged complete."""
 REASON_TOO_LARGE = "too_large"
 REASON_INTERNAL = "internal"
 REASON_READ_ERROR = "read_error"
+REASON_STALLED = "stalled"
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class Service:
         on_event: Callable[..., None] | None = None,
         not_ready_retry_seconds: float = C.NOT_READY_RETRY_SECONDS,
         observer_factory: Callable[[], BaseObserver] | None = None,
+        exit_on_hang: bool = False,
     ) -> None:
         self.cfg = cfg
         self._handle = handle
@@ -107,6 +118,8 @@ class Service:
         self._lock = threading.Lock()
         self._queued: set[Path] = set()
         self._current: Path | None = None
+        self._exit_on_hang = exit_on_hang
+        self._guard: FileGuard | None = None
         self._worker_busy = False
         """True from taking a file off the queue until its follow-up is done."""
         self._dirty: set[Path] = set()
@@ -144,9 +157,20 @@ class Service:
         worker; then tell systemd ``READY=1``. Raises ``ConfigError`` for a missing folder."""
         if self._started:
             raise RuntimeError("Service already started")
-        self._ledger = Ledger(Path(self.cfg.output.state_dir))
+        state = Path(self.cfg.output.state_dir)
+        self._ledger = Ledger(state)
         self._book.ledger = self._ledger
         try:
+            self._guard = FileGuard(self.cfg.watch, self._ledger, state,
+                                    exit_on_hang=self._exit_on_hang)  # fmt: skip
+            death = self._guard.open()
+            if death is not None:
+                self._event(
+                    "previous_run_died", level="error",
+                    path=str(death.key.path) if death.key else None, stacks=death.trace,
+                    hint="the previous run hung or crashed (stacks above, from "
+                    f"{self._guard.trace_path}); the file in hand counts one stall",
+                )  # fmt: skip
             # Watch first, then scan: a file arriving in between is seen by one or the other.
             self._watcher.start()
             try:
@@ -155,6 +179,8 @@ class Service:
                 self._watcher.stop()
                 raise
         except BaseException:
+            if self._guard is not None:
+                self._guard.close()
             self._ledger.close()
             raise
         self._started = True
@@ -201,6 +227,8 @@ class Service:
                 timeout_seconds=timeout,
             )
             return False
+        if self._guard is not None:
+            self._guard.close()
         self.ledger.close()
         log.info("service_stopped", **self._book.counts())
         return True
@@ -227,16 +255,34 @@ class Service:
             self.stop()
 
     def healthy(self) -> bool:
-        """True while running with the observer, settle and worker threads alive."""
+        """True while running with the observer, settle and worker threads alive, and no
+        file in hand longer than ``watch.max_processing_seconds``."""
         if not self._started or self._stopped:
             return False
         threads = [self._threads.get(n) for n in ("wavedqm-settle", "wavedqm-worker")]
-        return self._watcher.is_alive() and all(t is not None and t.is_alive() for t in threads)
+        alive = self._watcher.is_alive() and all(t is not None and t.is_alive() for t in threads)
+        return alive and self.stalled() is None
+
+    def in_hand_seconds(self) -> float:
+        """How long ``handle`` has been working on the file in hand (s); 0 when idle."""
+        return 0.0 if self._guard is None else self._guard.in_hand_seconds()
+
+    def stalled(self) -> tuple[Path, float] | None:
+        """(file, seconds in hand) while a file has been in hand longer than
+        ``watch.max_processing_seconds``; else None."""
+        stall = None if self._guard is None else self._guard.stalled()
+        return None if stall is None else (stall.path, stall.seconds)
 
     def health_report(self) -> tuple[bool, str]:
-        """For ``/healthz``: (ok, one line). Not ok while unhealthy, and while our outputs or
-        state cannot be written (files wait for a retry; the watchdog is not withheld for
-        it: a restart does not free a disk)."""
+        """For ``/healthz``: (ok, one line). Not ok while unhealthy or stalled, and while our
+        outputs or state cannot be written (files wait for a retry; the watchdog is not
+        withheld for it: a restart does not free a disk)."""
+        stalled = self.stalled()
+        if stalled is not None:
+            return False, (
+                f"stalled: {stalled[0]} in hand for {stalled[1]:.0f} s (more than "
+                f"watch.max_processing_seconds = {self.cfg.watch.max_processing_seconds:g})"
+            )
         if not self.healthy():
             return False, "unhealthy"
         return self._book.health()
@@ -347,6 +393,7 @@ class Service:
             self._stop.wait(self._tick)
 
     def _settle_once(self) -> None:
+        self._check_stall()
         if self._book.has_unrecorded():
             for item in self._book.flush():
                 log.info("ledger_write_recovered", path=str(item.key.path), status=item.status)
@@ -359,6 +406,13 @@ class Service:
                 del self._retry[p]
         for path in retries:
             self._offer(path, retry=True)
+
+    def _check_stall(self) -> None:
+        """Settle thread: say once per file that it has been in hand too long."""
+        stall = None if self._guard is None else self._guard.check()
+        if stall is not None and self._guard is not None:
+            self._event("file_stalled", level="error", **self._guard.describe(stall))
+            sdnotify.notify("STATUS=stalled on " + stall.path.name)
 
     def _offer(self, path: Path, *, retry: bool) -> None:
         """Settle thread: queue a complete file unless queued, in hand or already seen."""
@@ -456,6 +510,8 @@ class Service:
                 "watch.max_file_size_bytes)",
             )
             return
+        if not self._begin(key):
+            return
         self._event(
             "file_processing",
             path=str(path),
@@ -463,11 +519,17 @@ class Service:
             wait_seconds=round(time.time() - item.completed_at, 3),
         )
         t0 = time.perf_counter()
+        guard = self._guard
+        assert guard is not None
+        guard.enter(key)
+        again = False
         try:
             self._handle(path, item.completed_at)
         except OutputError as e:
+            again = True
             self._output_failed(path, e)
         except FileNotReady as e:
+            again = True
             with self._lock:
                 self._retry[path] = time.monotonic() + self.not_ready_retry_seconds
             self._book.count("not_ready")
@@ -488,6 +550,23 @@ class Service:
             self._finish(key, "failed", REASON_INTERNAL, seconds, error=repr(e))
         else:
             self._finish(key, "ok", "", time.perf_counter() - t0)
+        finally:
+            guard.leave(key, again=again)
+
+    def _begin(self, key: FileKey) -> bool:
+        """Mark the file in progress before ``handle`` (:meth:`FileGuard.admit`). False if
+        it must not be tried again (then recorded failed as ``stalled``) or the ledger cannot
+        be written (then retried later like any output error)."""
+        assert self._guard is not None
+        try:
+            why = self._guard.admit(key)
+        except sqlite3.Error as e:
+            self._output_failed(key.path, OutputError(self.ledger.path, str(e)))
+            return False
+        if why is None:
+            return True
+        self._finish(key, "failed", REASON_STALLED, 0.0, error=why)
+        return False
 
     def _output_failed(self, path: Path, e: OutputError) -> None:
         """Our outputs or state could not be written: not the file's fault; retry later."""

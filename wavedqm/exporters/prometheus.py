@@ -99,6 +99,18 @@ class FileMetrics:
             "file succeeds again).",
             registry=r,
         )
+        self.in_hand_seconds = Gauge(
+            "wavedqm_file_in_hand_seconds",
+            "How long the file being processed has been in hand (s); 0 when idle. Past "
+            "wavedqm_max_processing_seconds the daemon is stalled and withholds the watchdog.",
+            registry=r,
+        )
+        self.max_processing_seconds = Gauge(
+            "wavedqm_max_processing_seconds",
+            "Longest one file may be in hand before the daemon counts as stalled (config "
+            "watch.max_processing_seconds; s).",
+            registry=r,
+        )
         Gauge(
             "wavedqm_start_time_seconds", "Unix time the process started (s).", registry=r
         ).set_to_current_time()
