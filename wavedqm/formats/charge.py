@@ -27,6 +27,7 @@ from wavedqm import constants as C
 from wavedqm.errors import InputFileError
 from wavedqm.formats.flow import CHARGE_EVENTS, CHARGE_HITS, compression_name, data_error, open_flow
 from wavedqm.formats.h5checks import H5_ERRORS
+from wavedqm.formats.h5heap import read_attribute
 
 HIT_FIELDS = ("x", "y", "z", "Q")
 """Fields every hits table must have (cm, cm, cm, ke⁻)."""
@@ -121,11 +122,11 @@ def _det_bounds(f: h5py.File) -> Box | None:
     return Box(tuple(map(float, low)), tuple(map(float, high)))  # type: ignore[arg-type]
 
 
-def _active_boxes(f: h5py.File) -> tuple[Box, ...]:
+def _active_boxes(f: h5py.File, path: Path) -> tuple[Box, ...]:
     geo = f.get(GEOMETRY)
     if geo is None or ACTIVE_BOXES_ATTR not in geo.attrs:
         return ()
-    a = np.asarray(geo.attrs[ACTIVE_BOXES_ATTR], np.float64)
+    a = np.asarray(read_attribute(geo, ACTIVE_BOXES_ATTR, path), np.float64)
     if a.ndim != 3 or a.shape[1:] != (2, 3) or not np.all(np.isfinite(a)):
         return ()
     return tuple(
@@ -134,10 +135,10 @@ def _active_boxes(f: h5py.File) -> tuple[Box, ...]:
     )
 
 
-def _drift_axis(f: h5py.File) -> str:
+def _drift_axis(f: h5py.File, path: Path) -> str:
     geo = f.get(GEOMETRY)
     if geo is not None and DRIFT_ATTR in geo.attrs:
-        value = geo.attrs[DRIFT_ATTR]
+        value = read_attribute(geo, DRIFT_ATTR, path)
         value = value.decode() if isinstance(value, bytes) else str(value)
         if value in ("x", "y", "z"):
             return value
@@ -180,8 +181,8 @@ def charge_info(f: h5py.File, path: Path) -> ChargeInfo | None:
         chunk_rows=int(hits.chunks[0]) if hits.chunks else None,
         compression=compression_name(hits),
         det_bounds=_det_bounds(f),
-        active_boxes=_active_boxes(f),
-        drift_axis=_drift_axis(f),
+        active_boxes=_active_boxes(f, path),
+        drift_axis=_drift_axis(f, path),
     )
 
 

@@ -35,6 +35,7 @@ from wavedqm import constants as C
 from wavedqm.errors import FileNotReady, InputFileError
 from wavedqm.formats.batch import WaveformBatch
 from wavedqm.formats.h5checks import H5_ERRORS, check_allocation, check_stored_rows
+from wavedqm.formats.h5heap import read_attribute
 from wavedqm.logs import get_logger
 
 log = get_logger(__name__)
@@ -195,7 +196,7 @@ def _n_samples_attr(f: h5py.File, wvfm: h5py.Dataset, path: Path) -> int | None:
     """``n_samples`` attribute of the waveform table, else of its group or of light/events."""
     for obj in (wvfm, f.get("light/wvfm"), f.get("light/events")):
         if obj is not None and N_SAMPLES_ATTR in obj.attrs:
-            value = np.asarray(obj.attrs[N_SAMPLES_ATTR]).ravel()
+            value = np.asarray(read_attribute(obj, N_SAMPLES_ATTR, path)).ravel()
             if value.size != 1 or value.dtype.kind not in "iu":
                 raise _wrong(
                     path,
