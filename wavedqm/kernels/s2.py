@@ -12,9 +12,10 @@ is, with :class:`FrameScale`::
 
 and every quantity below uses the **pedestal-subtracted** signal ``v_i − mean(v[:n_pedestal])``.
 No float copy of the data is made: the kernels read the raw samples in place (the rows are
-reached through one 1-D view of the whole span, see :func:`_flat_rows`) and convert each
-sample when they read it, ``mV = k · (raw_i − pedestal_raw)`` with ``k = polarity·scale·1000``
-(the offset cancels in the subtraction). A copy is made only for a non-native byte order
+reached through one 1-D view of the whole span, see
+:func:`~wavedqm.kernels.s2_prep._flat_rows`) and convert each sample when they read it,
+``mV = k · (raw_i − pedestal_raw)`` with ``k = polarity·scale·1000`` (the offset cancels in
+the subtraction). A copy is made only for a non-native byte order
 (converted once to the same width) or an unusable layout (inner stride ≠ item size, negative
 row stride).
 
@@ -33,17 +34,19 @@ samples of up to 32 bits (exact), float64 otherwise. A value is
 below ``bs_threshold``, X-ray sums and signal) is made in **exact arithmetic** on the given
 float values of ``scale_v`` and the thresholds: ``value > thr`` ⇔
 ``sign(k)·(s·p − count·S_p) ≥ T``, an integer test with ``T`` computed once per call with
-``Fraction`` (:func:`_exact_threshold`). The float reference agrees everywhere except where a
-value lies within rounding (~1e-15) of a threshold — which quantised 8-bit data do produce
-(a smoothed value exactly on 0.8 mV): there the reference's answer depends on its summation
-order, the kernels' does not. Float samples use the float tests of the reference and must be
-finite (a NaN poisons the rest of its frame's running sums). Areas are accumulated in raw
-units and converted once (≈1e-15 relative to the reference).
+``Fraction`` (:func:`~wavedqm.kernels.s2_prep._exact_threshold`). The float reference
+agrees everywhere except where a value lies within rounding (~1e-15) of a threshold — which
+quantised 8-bit data do produce (a smoothed value exactly on 0.8 mV): there the reference's
+answer depends on its summation order, the kernels' does not. Float samples use the float
+tests of the reference and must be finite (a NaN poisons the rest of its frame's running
+sums). Areas are accumulated in raw units and converted once (≈1e-15 relative to the
+reference).
 
 **Block skipping.** In the interior of a frame, outputs are handled in blocks of
-:data:`_BLOCK`: one vectorisable min/max of the block's samples shows whether they all lie
-below a (positive) threshold — no average of them can reach it: the block is skipped — or
-all above it — every average is kept: the block's sum is taken at once. Only mixed blocks run
+:data:`~wavedqm.kernels.s2_compiled._BLOCK`: one vectorisable min/max of the block's samples
+shows whether they all lie below a (positive) threshold — no average of them can reach it:
+the block is skipped — or all above it — every average is kept: the block's sum is taken at
+once. Only mixed blocks run
 the per-sample running sum. Quiet drift regions and the baseline after an S2 thus cost little
 more than one read.
 
@@ -84,719 +87,47 @@ rounded to 1 ns, these do not.
 
 Frames are spread over threads with ``prange``; every function returns new per-frame arrays
 (float64 µs / mV / mV·µs, int8 reason codes) in dataclasses.
+
+**Modules.** This module holds the public entry points (:func:`frame_features`,
+:func:`area_pass`, :func:`s2_areas`, :func:`xray_classify`, :func:`warm_up`) and re-exports
+the rest of the public API. The parts:
+
+- :mod:`wavedqm.kernels.s2_types`: :class:`FrameScale`, :class:`S2Params` and the result
+  dataclasses :class:`FrameFeatures`, :class:`XrayResult`, :class:`AreaResult`;
+- :mod:`wavedqm.kernels.s2_prep`: the raw layout (:data:`SUPPORTED_TYPES`, the 1-D view),
+  the exact integer thresholds and the argument checks (plain Python);
+- :mod:`wavedqm.kernels.s2_compiled`: all the compiled code — the moving-average primitives
+  (window sums, threshold tests, block skipping, S2 search, smoothed-window integral) and
+  the per-frame loops of the two passes, in one file for numba's cache (see there).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from fractions import Fraction
 
-import numba
 import numpy as np
 
-from wavedqm import constants as C
-from wavedqm.xray_reasons import XRAY_REASON_LABELS, XrayReason
-
-SUPPORTED_TYPES = (
-    np.int8,
-    np.uint8,
-    np.int16,
-    np.uint16,
-    np.int32,
-    np.uint32,
-    np.int64,
-    np.uint64,
-    np.float32,
-    np.float64,
+from wavedqm.kernels.s2_compiled import _pass1, _pass2
+from wavedqm.kernels.s2_prep import (
+    SUPPORTED_TYPES,
+    _accumulator,
+    _check_ma,
+    _check_pedestal,
+    _check_thresholds,
+    _exact_mode,
+    _exact_threshold,
+    _flat_rows,
+    _index_range,
+    _threshold,
 )
-"""Sample types the kernels read (either byte order); float16 and others are refused."""
-
-
-
-
-@dataclass(frozen=True)
-class FrameScale:
-    """How raw samples become mV and sample indices become µs (from the file header)."""
-
-    scale_v: float
-    """Volts per raw unit."""
-    offset_v: float
-    """Volts added after scaling (cancels in the pedestal subtraction)."""
-    dt_us: float
-    """Sample period (µs), > 0."""
-    t0_us: float
-    """Time of sample 0 (µs)."""
-    polarity: int = C.RATAG_POLARITY
-    """−1: invert (negative PMT pulses), +1: keep."""
-
-    def times_us(self, n_samples: int) -> np.ndarray:
-        """``t0 + dt·i`` for ``i < n_samples`` (float64 µs)."""
-        return self.t0_us + self.dt_us * np.arange(n_samples, dtype=np.float64)
-
-    @property
-    def mv_per_unit(self) -> float:
-        """``polarity · scale_v · 1000``: mV per raw unit after inversion."""
-        return float(self.polarity) * float(self.scale_v) * 1e3
-
-    def check(self) -> None:
-        if self.polarity not in (-1, 1):
-            raise ValueError(f"polarity: {self.polarity} (expected -1 or +1)")
-        if not (math.isfinite(self.dt_us) and self.dt_us > 0):
-            raise ValueError(f"dt_us: {self.dt_us} (expected a finite sample period > 0 µs)")
-        for name in ("scale_v", "offset_v", "t0_us"):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name}: {getattr(self, name)} (expected a finite number)")
-
-
-@dataclass(frozen=True)
-class S2Params:
-    """Thresholds of the two passes (defaults: ``wavedqm.constants``, spec ratag-s2.md)."""
-
-    n_pedestal_timing: int = C.RATAG_N_PEDESTAL_TIMING
-    """Pedestal samples of pass 1 (S1 time, S2 start/end)."""
-    n_pedestal_area: int = C.RATAG_N_PEDESTAL_AREA
-    """Pedestal samples of pass 2 (S2 area, X-rays)."""
-    ma_window: int = C.RATAG_MA_WINDOW
-    """Moving-average length (samples)."""
-    s1_threshold_mv: float = C.RATAG_S1_THRESHOLD_MV
-    s2_threshold_mv: float = C.RATAG_S2_THRESHOLD_MV
-    s2_clip_mv: float = C.RATAG_S2_CLIP_MV
-    """Smoothed values below this are zeroed before the S2 start/end search (mV)."""
-    s2_search_drift_fraction: float = C.RATAG_S2_SEARCH_DRIFT_FRACTION
-    """The S2 search starts at t > t_s1 + this × t_drift."""
-    bs_threshold_mv: float = C.RATAG_BS_THRESHOLD_MV
-    """S2 area: smoothed values below this are zeroed (mV)."""
-    xray_bs_threshold_mv: float = C.RATAG_BS_THRESHOLD_MV
-    """X-rays: threshold of the S1/S2 sums and of the smoothed drift window (mV)."""
-    xray_max_area_s1: float = C.RATAG_XRAY_MAX_AREA_S1
-    xray_max_area_s2: float = C.RATAG_XRAY_MAX_AREA_S2
-    xray_min_s1_sep_us: float = C.RATAG_XRAY_MIN_S1_SEP_US
-    xray_min_s2_sep_us: float = C.RATAG_XRAY_MIN_S2_SEP_US
-    xray_min_area_mv_us: float = C.RATAG_XRAY_MIN_AREA_MV_US
-
-
-@dataclass(frozen=True, eq=False)
-class FrameFeatures:
-    """Pass 1 results, one value per frame (float64)."""
-
-    pedestal_mv: np.ndarray
-    """Mean of the first n_pedestal_timing samples (mV, after polarity inversion)."""
-    noise_mv: np.ndarray
-    """Population std of the same samples (mV)."""
-    t_s1_us: np.ndarray
-    """Last sample with t < 0 above the S1 threshold (µs); NaN: none."""
-    t_s2_start_us: np.ndarray
-    """First smoothed sample above the S2 threshold after the search start (µs); NaN: none."""
-    t_s2_end_us: np.ndarray
-    """Last such sample (µs); NaN: none."""
-
-    @property
-    def n_frames(self) -> int:
-        return int(self.t_s1_us.shape[0])
-
-    @property
-    def s2_duration_us(self) -> np.ndarray:
-        """``t_s2_end − t_s2_start`` (µs); NaN where no S2 was found."""
-        return self.t_s2_end_us - self.t_s2_start_us
-
-
-@dataclass(frozen=True, eq=False)
-class XrayResult:
-    """X-ray classification, one value per frame."""
-
-    area_mv_us: np.ndarray
-    """float64: area of the smoothed drift window (mV·µs); NaN if the window is unusable."""
-    reason: np.ndarray
-    """int8 :class:`XrayReason` codes (−1: not classified)."""
-
-    @property
-    def accepted(self) -> np.ndarray:
-        """bool: passed all cuts."""
-        return self.reason == XrayReason.PASSED_ALL_CUTS
-
-    def counts(self) -> dict[str, int]:
-        """Frames per reason label (every label present, zeros included; frames not
-        classified, code −1, are not counted)."""
-        codes = self.reason[self.reason >= 0].astype(np.int64)
-        n = np.bincount(codes, minlength=len(XrayReason))
-        return {label: int(n[i]) for i, label in enumerate(XRAY_REASON_LABELS)}
-
-
-@dataclass(frozen=True, eq=False)
-class AreaResult:
-    """Pass 2 results, one value per frame."""
-
-    s2_area_mv_us: np.ndarray
-    """float64 S2 area (mV·µs); NaN if the window holds no sample."""
-    xray: XrayResult
-
-
-# --------------------------------------------------------------------------------------------
-# compiled helpers
-
-
-@numba.njit(cache=True, nogil=True)
-def _first_above(t, x):  # pragma: no cover - compiled
-    """First index with ``t[i] > x`` (``len(t)`` if none); ``t`` non-decreasing."""
-    lo = 0
-    hi = t.shape[0]
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if t[mid] > x:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
-
-
-@numba.njit(cache=True, nogil=True)
-def _window_sum(flat, base, nw, j, before, off, acc0):  # pragma: no cover - compiled
-    """``(Σ x[i], count)`` over ``max(0, j − before) ≤ i ≤ min(nw − 1, j + off)`` of the
-    segment ``flat[base : base + nw]``: the moving-average window of output ``j``."""
-    lo = max(0, j - before)
-    hi = min(nw - 1, j + off)
-    s = acc0
-    for i in range(lo, hi + 1):
-        s += flat[base + i]
-    return s, max(0, hi - lo + 1)
-
-
-@numba.njit(cache=True, nogil=True)
-def _test(s, cnt, g, thr, strict):  # pragma: no cover - compiled
-    """Is the value of the window sum ``s`` of ``cnt`` raw samples above the threshold
-    (``> thr`` if ``strict``, else ``≥ thr``, i.e. not zeroed)?
-
-    ``g`` is a frame tuple ``(exact, sgk, S_p, p, ped, kw)`` (:func:`_frame`). Exact mode
-    (integer samples): the integer test ``sgk·(s·p − cnt·S_p) ≥ thr`` where ``thr`` is the
-    integer ``T`` of :func:`_exact_threshold`; float mode: ``(s − cnt·ped)·kw`` against
-    ``thr`` (mV), evaluated as the reference does.
-    """
-    exact, sgk, sp, p, ped, kw = g
-    if exact:
-        return sgk * (s * p - cnt * sp) >= thr
-    v = (s - cnt * ped) * kw
-    if strict:
-        return v > thr
-    return not v < thr
-
-
-@numba.njit(cache=True, nogil=True)
-def _frame(flat, b, p, acc0, exact, sgk, kw):  # pragma: no cover - compiled
-    """Frame tuple ``(exact, sgk, S_p, p, ped, kw)``: the sum ``S_p`` of the first ``p``
-    samples (raw units) and their mean ``ped``."""
-    sp = acc0
-    for i in range(p):
-        sp += flat[b + i]
-    return exact, sgk, sp, p, sp / p, kw
-
-
-@numba.njit(cache=True, nogil=True)
-def _sum_above(flat, start, stop, g1, thr, acc0):  # pragma: no cover - compiled
-    """Σ ``k·(x − ped)`` over the samples of ``flat[start:stop]`` above ``thr`` (strict
-    single-sample test; ``g1``: frame tuple with ``kw = k``), summed as raw values and a
-    count."""
-    s = acc0
-    c = 0
-    for i in range(start, stop):
-        x = flat[i]
-        if _test(x, 1, g1, thr, True):
-            s += x
-            c += 1
-    return (s - c * g1[4]) * g1[5]
-
-
-_BLOCK = 256
-"""Outputs per block of the block skipping in :func:`_scan` and :func:`_smoothed_window`."""
-
-
-@numba.njit(cache=True, nogil=True)
-def _block_class(flat, lo, hi, g1, ss_thr):  # pragma: no cover - compiled
-    """Classify the samples of ``flat[lo:hi]`` against the non-strict single-sample test of
-    threshold ``ss_thr`` (``T`` of ``w = 1`` in exact mode; mV in float mode, with a 1e-9
-    relative margin so that the answer is conservative): −1 every sample is below it, +1
-    every sample is at or above it, 0 mixed. One vectorisable min/max pass.
-
-    With a threshold > 0, −1 means that no moving average of those samples (zero padding
-    included) reaches it, +1 that every full-window average does: a block of outputs whose
-    windows lie in ``[lo, hi)`` is then all zeroed, or all kept."""
-    exact, sgk, sp, p, ped, k = g1
-    mn = sgk * flat[lo]
-    mx = mn
-    for i in range(lo + 1, hi):
-        v = sgk * flat[i]
-        mn = min(mn, v)
-        mx = max(mx, v)
-    if exact:
-        if mx * p - sgk * sp < ss_thr:
-            return -1
-        if mn * p - sgk * sp >= ss_thr:
-            return 1
-        return 0
-    margin = 1e-9 * abs(ss_thr)
-    if (sgk * mx - ped) * k < ss_thr - margin:
-        return -1
-    if (sgk * mn - ped) * k >= ss_thr + margin:
-        return 1
-    return 0
-
-
-@numba.njit(cache=True, nogil=True)
-def _sum_of_window_sums(flat, start, j0, j1, before, off, acc0):  # pragma: no cover
-    """``Σ_{j0 ≤ j < j1} s_j`` for full windows ``s_j = Σ x[j − before .. j + off]``: each
-    sample counted once per window that holds it."""
-    tot = acc0
-    for i in range(j0 - before, j1 + off):
-        c = min(i + before, j1 - 1) - max(i - off, j0) + 1
-        tot += flat[start + i] * c
-    return tot
-
-
-@numba.njit(cache=True, nogil=True)
-def _scan(flat, b, n, j0, step, w, g, thr, strict, acc0, g1, skip, ss_thr):  # pragma: no cover
-    """First ``j ≥ j0`` (``step`` +1) or last ``j ≥ j0`` (``step`` −1, scanning down from
-    ``n − 1``) whose full-frame moving average passes ``_test(…, thr, strict)``; −1 if none.
-    ``n ≥ w``. Direct sums where the frame edges cut the window; in the interior, blocks of
-    :data:`_BLOCK` outputs are skipped when :func:`_block_class` finds all their samples
-    below the threshold (``skip``: the threshold is > 0), else scanned with a running sum."""
-    off = (w - 1) // 2
-    before = w - 1 - off
-    exact = g[0]
-    sgk_p = g[1] * g[3]
-    r = thr + g[1] * w * g[2]  # exact mode, full windows: sgk·s·p ≥ T + sgk·w·S_p
-    if step > 0:
-        j = j0
-        while j < n and j < before:
-            s, cnt = _window_sum(flat, b, n, j, before, off, acc0)
-            if _test(s, cnt, g, thr, strict):
-                return j
-            j += 1
-        jend = n - off
-        while j < jend:
-            j1 = min(j + _BLOCK, jend)
-            if skip and _block_class(flat, b + j - before, b + j1 + off, g1, ss_thr) < 0:
-                j = j1
-                continue
-            s, cnt = _window_sum(flat, b, n, j, before, off, acc0)
-            if _test(s, w, g, thr, strict):
-                return j
-            j += 1
-            if exact:
-                while j < j1:
-                    s += flat[b + j + off]
-                    s -= flat[b + j - before - 1]
-                    if s * sgk_p >= r:
-                        return j
-                    j += 1
-            else:
-                while j < j1:
-                    s += flat[b + j + off]
-                    s -= flat[b + j - before - 1]
-                    if _test(s, w, g, thr, strict):
-                        return j
-                    j += 1
-        while j < n:
-            s, cnt = _window_sum(flat, b, n, j, before, off, acc0)
-            if _test(s, cnt, g, thr, strict):
-                return j
-            j += 1
-        return -1
-    j = n - 1
-    while j >= j0 and j >= n - off:
-        s, cnt = _window_sum(flat, b, n, j, before, off, acc0)
-        if _test(s, cnt, g, thr, strict):
-            return j
-        j -= 1
-    lower = max(j0, before)
-    while j >= lower:
-        j1 = max(j - _BLOCK + 1, lower)
-        if skip and _block_class(flat, b + j1 - before, b + j + off + 1, g1, ss_thr) < 0:
-            j = j1 - 1
-            continue
-        s, cnt = _window_sum(flat, b, n, j, before, off, acc0)
-        if _test(s, w, g, thr, strict):
-            return j
-        j -= 1
-        if exact:
-            while j >= j1:
-                s += flat[b + j - before]
-                s -= flat[b + j + off + 1]
-                if s * sgk_p >= r:
-                    return j
-                j -= 1
-        else:
-            while j >= j1:
-                s += flat[b + j - before]
-                s -= flat[b + j + off + 1]
-                if _test(s, w, g, thr, strict):
-                    return j
-                j -= 1
-    while j >= j0:
-        s, cnt = _window_sum(flat, b, n, j, before, off, acc0)
-        if _test(s, cnt, g, thr, strict):
-            return j
-        j -= 1
-    return -1
-
-
-@numba.njit(cache=True, nogil=True)
-def _visit(s, cnt, j, g, thr, pos, s_kept, c_kept, j_first, j_last):  # pragma: no cover
-    """Accumulate output ``j`` of a smoothed window (see :func:`_smoothed_window`)."""
-    if _test(s, cnt, g, thr, False):
-        s_kept += s
-        c_kept += cnt
-        if _test(s, cnt, g, pos, True):
-            if j_first < 0:
-                j_first = j
-            j_last = j
-    return s_kept, c_kept, j_first, j_last
-
-
-@numba.njit(cache=True, nogil=True)
-def _smoothed_window(
-    flat, start, nw, w, g, thr, pos, acc0, g1, skip, ss_thr
-):  # pragma: no cover - compiled
-    """Moving average of the segment ``flat[start : start + nw]`` (``np.convolve`` "same",
-    ``max(nw, w)`` values) with values below ``thr`` zeroed; ``pos`` is the threshold of the
-    test "value > 0" (0.0, or its integer ``T`` in exact mode). ``nw ≥ 1``. With ``skip``
-    (threshold > 0), blocks of full windows whose samples are all below the threshold are
-    skipped (all zeroed) and those whose samples are all above it are summed at once (all
-    kept): :func:`_block_class`.
-
-    Returns ``(total, first_value, last_value, j_first, j_last)`` in mV: the sum of all
-    values, the first and last value (for the trapezoid rule) and the first/last output index
-    with a value > 0 (−1 if none). The kept window sums and their counts are accumulated in
-    raw units: ``total = kw·(Σ s_j − ped·Σ cnt_j)`` over the kept outputs ``j``.
-    """
-    ped, kw = g[4], g[5]
-    length = max(nw, w)
-    off = (min(nw, w) - 1) // 2
-    before = w - 1 - off  # output j averages i in [j - before, j + off] within [0, nw - 1]
-    s_kept = acc0
-    c_kept = 0
-    j_first = -1
-    j_last = -1
-    if nw < w:  # short segment: direct sums (np.convolve returns w values)
-        for j in range(length):
-            s, cnt = _window_sum(flat, start, nw, j, before, off, acc0)
-            s_kept, c_kept, j_first, j_last = _visit(
-                s, cnt, j, g, thr, pos, s_kept, c_kept, j_first, j_last
-            )
-    else:
-        for j in range(min(before, length)):
-            s, cnt = _window_sum(flat, start, nw, j, before, off, acc0)
-            s_kept, c_kept, j_first, j_last = _visit(
-                s, cnt, j, g, thr, pos, s_kept, c_kept, j_first, j_last
-            )
-        sgk_p = g[1] * g[3]
-        r_keep = thr + g[1] * w * g[2]  # exact mode, full windows: sgk·s·p ≥ T + sgk·w·S_p
-        r_pos = pos + g[1] * w * g[2]
-        jend = nw - off
-        j = before
-        while j < jend:
-            j1 = min(j + _BLOCK, jend)
-            cls = 0
-            if skip:
-                cls = _block_class(flat, start + j - before, start + j1 + off, g1, ss_thr)
-            if cls < 0:  # all zeroed
-                j = j1
-                continue
-            if cls > 0:  # all kept, and > 0
-                s_kept += _sum_of_window_sums(flat, start, j, j1, before, off, acc0)
-                c_kept += w * (j1 - j)
-                if j_first < 0:
-                    j_first = j
-                j_last = j1 - 1
-                j = j1
-                continue
-            s, cnt = _window_sum(flat, start, nw, j, before, off, acc0)
-            s_kept, c_kept, j_first, j_last = _visit(
-                s, w, j, g, thr, pos, s_kept, c_kept, j_first, j_last
-            )
-            if g[0]:
-                for jj in range(j + 1, j1):
-                    s += flat[start + jj + off]
-                    s -= flat[start + jj - before - 1]
-                    q = s * sgk_p
-                    if q >= r_keep:
-                        s_kept += s
-                        c_kept += w
-                        if q >= r_pos:
-                            if j_first < 0:
-                                j_first = jj
-                            j_last = jj
-            else:
-                for jj in range(j + 1, j1):
-                    s += flat[start + jj + off]
-                    s -= flat[start + jj - before - 1]
-                    s_kept, c_kept, j_first, j_last = _visit(
-                        s, w, jj, g, thr, pos, s_kept, c_kept, j_first, j_last
-                    )
-            j = j1
-        for j in range(max(before, jend), length):
-            s, cnt = _window_sum(flat, start, nw, j, before, off, acc0)
-            s_kept, c_kept, j_first, j_last = _visit(
-                s, cnt, j, g, thr, pos, s_kept, c_kept, j_first, j_last
-            )
-    s, cnt = _window_sum(flat, start, nw, 0, before, off, acc0)
-    first_value = (s - cnt * ped) * kw if _test(s, cnt, g, thr, False) else 0.0
-    s, cnt = _window_sum(flat, start, nw, length - 1, before, off, acc0)
-    last_value = (s - cnt * ped) * kw if _test(s, cnt, g, thr, False) else 0.0
-    total = (s_kept - c_kept * ped) * kw
-    return total, first_value, last_value, j_first, j_last
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _pass1(
-    flat,
-    n_frames,
-    row_stride,
-    n,
-    t,
-    k,
-    offset_mv,
-    p,
-    i_zero,
-    w,
-    t_s1_set,
-    search_dt,
-    acc0,
-    exact,
-    sgk,
-    s1_thr,
-    hit_thr,
-    hit_strict,
-    hit_exact,
-    hit_ss,
-    hit_skip,
-    pedestal,
-    noise,
-    t_s1,
-    t_start,
-    t_end,
-):  # pragma: no cover - compiled
-    """Pass 1 over ``n_frames`` rows of ``n ≥ w`` samples, row ``f`` at ``flat[f * row_stride]``.
-
-    ``s1_thr`` / ``hit_thr``: thresholds of the S1 test and of the S2 search test (integers
-    ``T`` in exact mode). The moving average is slid forward from the search start to the
-    first sample above threshold and backward from the end of the record to the last one, so
-    the samples between S2 start and end are not read.
-    """
-    kw = k / w
-    for f in numba.prange(n_frames):
-        b = f * row_stride
-        g1 = _frame(flat, b, p, acc0, exact, sgk, k)
-        ped = g1[4]
-        ss = 0.0
-        for i in range(p):
-            d = flat[b + i] - ped
-            ss += d * d
-        pedestal[f] = k * ped + offset_mv
-        noise[f] = abs(k) * math.sqrt(ss / p)
-        # S1: last sample before t = 0 above threshold (pedestal subtracted, not smoothed)
-        i_s1 = -1
-        for i in range(i_zero - 1, -1, -1):
-            if _test(flat[b + i], 1, g1, s1_thr, True):
-                i_s1 = i
-                break
-        ts1 = t[i_s1] if i_s1 >= 0 else np.nan
-        t_s1[f] = ts1
-        t_start[f] = np.nan
-        t_end[f] = np.nan
-        ref = t_s1_set if not math.isnan(t_s1_set) else ts1
-        if math.isnan(ref):
-            continue
-        i0 = _first_above(t, ref + search_dt)
-        g = (hit_exact, sgk, g1[2], p, ped, kw)
-        gs = (hit_exact, sgk, g1[2], p, ped, k)
-        j_first = _scan(flat, b, n, i0, 1, w, g, hit_thr, hit_strict, acc0, gs, hit_skip, hit_ss)
-        if j_first < 0:
-            continue
-        j_last = _scan(
-            flat, b, n, j_first, -1, w, g, hit_thr, hit_strict, acc0, gs, hit_skip, hit_ss
-        )
-        t_start[f] = t[j_first]
-        t_end[f] = t[j_last]
-
-
-@numba.njit(parallel=True, cache=True, nogil=True)
-def _pass2(
-    flat,
-    n_frames,
-    row_stride,
-    n,
-    t,
-    k,
-    dt,
-    p,
-    w,
-    acc0,
-    exact,
-    sgk,
-    do_area,
-    area_lo,
-    area_n,
-    keep_thr,
-    keep_ss,
-    keep_skip,
-    do_xray,
-    t_s1,
-    t_s2,
-    i_s1,
-    i_s2,
-    x_lo,
-    x_n,
-    x_sum_thr,
-    x_keep_thr,
-    x_keep_ss,
-    x_keep_skip,
-    pos_thr,
-    max_s1,
-    max_s2,
-    min_s1_sep,
-    min_s2_sep,
-    min_area,
-    area,
-    x_area,
-    reason,
-):  # pragma: no cover - compiled
-    """Pass 2: S2 area over ``[area_lo, area_lo + area_n)`` and X-ray classification.
-    Thresholds (``*_thr``) are integers ``T`` in exact mode, mV otherwise."""
-    kw = k / w
-    for f in numba.prange(n_frames):
-        b = f * row_stride
-        g1 = _frame(flat, b, p, acc0, exact, sgk, k)
-        g = (exact, sgk, g1[2], p, g1[4], kw)
-        if do_area and area_n > 0:
-            total, y0, y1, _, _ = _smoothed_window(
-                flat, b + area_lo, area_n, w, g, keep_thr, pos_thr, acc0, g1, keep_skip, keep_ss
-            )
-            area[f] = dt * (total - 0.5 * (y0 + y1)) if max(area_n, w) > 1 else 0.0
-        if not do_xray:
-            continue
-        s1_sum = _sum_above(flat, b, b + i_s1, g1, x_sum_thr, acc0)
-        s2_sum = _sum_above(flat, b + i_s2, b + n, g1, x_sum_thr, acc0)
-        code = 0
-        xa = np.nan
-        if x_n < w:
-            code = 3  # EMPTY_WINDOW
-        else:
-            total, y0, y1, j_first, j_last = _smoothed_window(
-                flat, b + x_lo, x_n, w, g, x_keep_thr, pos_thr, acc0, g1, x_keep_skip, x_keep_ss
-            )
-            xa = dt * (total - 0.5 * (y0 + y1))
-            if j_first < 0:
-                code = 4  # NO_SIGNAL
-            elif not t[x_lo + j_first] - t_s1 > min_s1_sep:
-                code = 5  # TOO_CLOSE_TO_S1
-            elif not t_s2 - t[x_lo + j_last] > min_s2_sep:
-                code = 6  # TOO_CLOSE_TO_S2
-            elif xa < min_area:
-                code = 7  # AREA_TOO_SMALL
-        if s1_sum > max_s1:
-            code = 1  # S1_AREA_TOO_LARGE
-        elif s2_sum > max_s2:
-            code = 2  # S2_AREA_TOO_LARGE
-        x_area[f] = xa
-        reason[f] = code
-
-
-_T_LIMIT = 2**62
-"""Clamp of the integer thresholds (|sgk·(s·p − cnt·S_p)| stays far below)."""
-
-
-def _exact_threshold(thr_mv: float, scale: FrameScale, w: int, p: int, strict: bool) -> int:
-    """Integer ``T`` such that, for integers ``s`` (sum of ``cnt`` raw samples) and ``S_p``
-    (sum of the ``p`` pedestal samples), the value ``k·(s − cnt·S_p/p)/w`` in exact real
-    arithmetic (``k = polarity·scale_v·1000`` from the float ``scale_v``) is ``> thr_mv``
-    (``strict``) or ``≥ thr_mv`` ⇔ ``sign(k)·(s·p − cnt·S_p) ≥ T``. Computed with
-    ``Fraction`` (exact); ``w = 1`` for single samples."""
-    k = Fraction(scale.polarity) * Fraction(scale.scale_v) * 1000
-    r = Fraction(thr_mv) * w * p / abs(k)
-    t = math.floor(r) + 1 if strict else math.ceil(r)
-    return max(-_T_LIMIT, min(_T_LIMIT, t))
-
-
-def _exact_mode(acc0: np.int64 | float, scale: FrameScale, dtype: np.dtype, w: int, p: int) -> bool:
-    """Integer window sums, a non-zero scale, and ``s·p − cnt·S_p`` safely inside int64
-    (``2·w·p·max|x| < 2⁶²``): decisions in exact integer arithmetic."""
-    if not isinstance(acc0, np.integer) or scale.scale_v == 0.0:
-        return False
-    info = np.iinfo(dtype)
-    return 2 * w * p * max(abs(int(info.min)), int(info.max)) < _T_LIMIT
-
-
-def _threshold(
-    thr_mv: float, scale: FrameScale, w: int, p: int, strict: bool, exact: bool
-) -> int | float:
-    """The threshold argument of the compiled tests: ``T`` in exact mode, else mV."""
-    if exact:
-        return _exact_threshold(float(thr_mv), scale, w, p, strict)
-    return float(thr_mv)
-
-
-def _check_thresholds(params: S2Params) -> None:
-    for name, value in vars(params).items():
-        if not math.isfinite(value):
-            raise ValueError(f"{name}: {value} (expected a finite number)")
-    if params.s2_threshold_mv < 0:
-        raise ValueError(f"s2_threshold_mv: {params.s2_threshold_mv} (expected ≥ 0 mV)")
-
-
-def _accumulator(dtype: np.dtype) -> np.int64 | float:
-    """Zero of the type the kernels sum raw samples in: int64 (exact) for integer samples of
-    up to 32 bits, float64 otherwise."""
-    if dtype.kind in "iu" and dtype.itemsize <= 4:
-        return np.int64(0)
-    return 0.0
-
-
-# --------------------------------------------------------------------------------------------
-# Python wrappers
-
-
-def _flat_rows(raw: np.ndarray) -> tuple[np.ndarray, int, int, int]:
-    """``(flat, n_frames, row_stride, n_samples)``: a read-only 1-D, unit-stride view spanning
-    all rows of ``raw`` (row ``f`` starts at ``flat[f * row_stride]``), without copying when
-    the rows are unit-stride and the row stride is a non-negative multiple of the item size.
-    """
-    raw = np.asarray(raw)
-    if raw.ndim == 1:
-        raw = raw[np.newaxis, :]
-    if raw.ndim != 2:
-        raise ValueError(f"raw: shape {raw.shape} (expected (n_frames, n_samples))")
-    if raw.dtype.newbyteorder("=").type not in SUPPORTED_TYPES:
-        raise ValueError(
-            f"raw: dtype {raw.dtype} (expected samples of an integer type, float32 or float64)"
-        )
-    if not raw.dtype.isnative:
-        raw = raw.astype(raw.dtype.newbyteorder("="))
-    n_frames, n = raw.shape
-    item = raw.itemsize
-    if n_frames == 0 or n == 0:
-        return np.zeros(max(n, 1), raw.dtype), n_frames, n, n
-    s0, s1 = raw.strides
-    if (n > 1 and s1 != item) or (n_frames > 1 and (s0 < 0 or s0 % item)):
-        raw = np.ascontiguousarray(raw)
-        s0 = raw.strides[0]
-    row_stride = s0 // item if n_frames > 1 else n
-    span = (n_frames - 1) * row_stride + n
-    flat = np.lib.stride_tricks.as_strided(raw, shape=(span,), strides=(item,), writeable=False)
-    return flat, n_frames, row_stride, n
-
-
-def _check_pedestal(p: int, n: int, name: str) -> int:
-    p = int(p)
-    if not 1 <= p <= n:
-        raise ValueError(f"{name}: {p} (expected 1..{n} for frames of {n} samples)")
-    return p
-
-
-def _check_ma(w: int) -> int:
-    w = int(w)
-    if w < 1:
-        raise ValueError(f"ma_window: {w} (expected ≥ 1 samples)")
-    return w
+from wavedqm.kernels.s2_types import (
+    AreaResult,
+    FrameFeatures,
+    FrameScale,
+    S2Params,
+    XrayResult,
+)
+from wavedqm.xray_reasons import XRAY_REASON_LABELS, XrayReason
 
 
 def frame_features(
@@ -863,13 +194,6 @@ def frame_features(
         out.t_s2_end_us,
     )
     return out
-
-
-def _index_range(t: np.ndarray, lo: float, hi: float) -> tuple[int, int]:
-    """``(first, count)`` of the samples with ``lo ≤ t ≤ hi``."""
-    first = int(np.searchsorted(t, lo, side="left"))
-    end = int(np.searchsorted(t, hi, side="right"))
-    return first, max(0, end - first)
 
 
 def area_pass(
@@ -1001,3 +325,23 @@ def warm_up(dtypes: tuple[type, ...] = WARM_UP_DTYPES) -> None:
         raw = np.zeros((2, 16), dtype)
         frame_features(raw, scale, t_drift_us=1.0, params=params)
         area_pass(raw, scale, (0.0, 2.0), -1.0, 2.0, params)
+
+
+__all__ = [
+    "SUPPORTED_TYPES",
+    "WARM_UP_DTYPES",
+    "XRAY_REASON_LABELS",
+    "AreaResult",
+    "FrameFeatures",
+    "FrameScale",
+    "S2Params",
+    "XrayReason",
+    "XrayResult",
+    "_exact_threshold",  # private, but tests call it as ``s2._exact_threshold``
+    "_flat_rows",  # private, but tests call it as ``s2._flat_rows``
+    "area_pass",
+    "frame_features",
+    "s2_areas",
+    "warm_up",
+    "xray_classify",
+]
