@@ -54,6 +54,8 @@ BASELINE_OK = 0
 BASELINE_SPREAD = 1
 BASELINE_SHIFT = 2
 BASELINE_SPREAD_AND_SHIFT = 3
+BASELINE_SHIFT_SIGMAS = 3.0
+"""A baseline median moved by more than this many σ from the previous files' is a shift."""
 
 TRIG_SELF = 0
 TRIG_BEAM = 1

@@ -40,7 +40,7 @@ import numpy as np
 from wavedqm import constants as C
 from wavedqm.analysis.channels import ChannelMap
 from wavedqm.analysis.fractions import FlagCounter, Fraction
-from wavedqm.analysis.stats import Spread, median_with_errors
+from wavedqm.analysis.stats import Spread, median_with_errors, shift_in_sigmas
 from wavedqm.config import LightConfig
 from wavedqm.formats.batch import WaveformBatch
 from wavedqm.kernels.groups import tally_cells
@@ -277,17 +277,7 @@ def baseline_status(
         spread = baseline.width > cfg.baseline_spread_limit_adc16
         shift = np.zeros(median.shape, np.bool_)
         if previous is not None:
-            if previous.median.shape != median.shape:
-                raise ValueError(
-                    f"previous: shape {previous.median.shape} (expected {median.shape})"
-                )
-            went_up = median > previous.median
-            sigma = np.where(
-                went_up,
-                np.hypot(baseline.err_low, previous.err_high),
-                np.hypot(baseline.err_high, previous.err_low),
-            )
-            shift = np.abs(median - previous.median) > 3 * sigma
+            shift = np.abs(shift_in_sigmas(baseline, previous)) > C.BASELINE_SHIFT_SIGMAS
     status = np.full(median.shape, C.BASELINE_OK, np.int8)
     status[spread] = C.BASELINE_SPREAD
     status[shift] = C.BASELINE_SHIFT

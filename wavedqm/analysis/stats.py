@@ -80,3 +80,22 @@ def median_with_errors(values: np.ndarray, cl: float = C.CONFIDENCE_LEVEL) -> Sp
         raise ValueError(f"cl: {cl} (expected between 0 and 1)")
     q_lo, q_mid, q_hi = nan_quantiles(values, ((1 - cl) / 2, 0.5, (1 + cl) / 2))
     return Spread(median=q_mid, err_low=q_mid - q_lo, err_high=q_hi - q_mid)
+
+
+def shift_in_sigmas(current: Spread, previous: Spread) -> np.ndarray:
+    """``(current.median − previous.median) / σ`` per channel, σ the quadrature sum of the
+    errors facing each other (current lower and previous upper error if the median went up,
+    else current upper and previous lower), as the old tool's baseline shift test. NaN where
+    either median is NaN or σ is 0 with no change; ±inf for a change with σ = 0."""
+    if previous.median.shape != current.median.shape:
+        raise ValueError(
+            f"previous: shape {previous.median.shape} (expected {current.median.shape})"
+        )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        went_up = current.median > previous.median
+        sigma = np.where(
+            went_up,
+            np.hypot(current.err_low, previous.err_high),
+            np.hypot(current.err_high, previous.err_low),
+        )
+        return (current.median - previous.median) / sigma

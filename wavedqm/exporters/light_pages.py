@@ -1,9 +1,7 @@
 """The light pages of the per-file PDF report (drawn with the kit of
-:mod:`wavedqm.exporters.plots`; nothing here computes physics):
+:mod:`wavedqm.exporters.plots`; nothing here computes physics; the per-channel baseline and
+noise pages are in :mod:`wavedqm.exporters.channel_pages`):
 
-- :func:`channel_series_figure`: a per-channel quantity (baseline, noise; ADC16) for a set of
-  ADCs — this file as points with asymmetric errors (one ``errorbar`` call per ADC), the
-  previous files as a step band (one ``fill_between`` per ADC);
 - :func:`fraction_figure`: a flag fraction (clipped, negative; %) with its Clopper–Pearson
   interval at any granularity ("channel", "epcb", "tpc", "total") for several trigger
   selections — one function, parameterised by the granularity;
@@ -25,7 +23,6 @@ from matplotlib.ticker import NullLocator
 
 from wavedqm.analysis.fractions import Fraction
 from wavedqm.analysis.jump import JumpEvent
-from wavedqm.analysis.stats import Spread
 from wavedqm.exporters.plots import (
     CURRENT_COLOUR,
     INACTIVE_COLOUR,
@@ -33,7 +30,6 @@ from wavedqm.exporters.plots import (
     NO_EVENTS_LABEL,
     PREVIOUS_LINE_COLOUR,
     PROBLEM_COLOUR,
-    REFERENCE_COLOUR,
     SERIES_COLOURS,
     TEXT_SIZE,
     TICK_SIZE,
@@ -49,109 +45,6 @@ from wavedqm.exporters.plots import (
     step_band,
     style_axes,
 )
-
-# --- per-channel quantity ---------------------------------------------------------------------
-
-
-def channel_series_figure(
-    title: str,
-    y_label: str,
-    current: Spread,
-    previous: Spread | None,
-    n_previous: int,
-    *,
-    adcs: Sequence[int],
-    active: np.ndarray | None = None,
-    highlight: np.ndarray | None = None,
-    highlight_label: str = "new problem",
-    reference_lines: Sequence[float] = (),
-    reference_label: str = "configured limits",
-) -> Figure:
-    """One panel per ADC of ``adcs`` (2 × 2 for four ADCs), x = channel, y = the quantity.
-
-    ``current``/``previous``: (n_adcs, n_channels) medians with their low/high errors in the
-    units of ``y_label``; ``previous`` None (or ``n_previous`` 0) draws no band. ``active``:
-    bool (a, c), other channels are shaded and not drawn. ``highlight``: bool (a, c), channels
-    circled in red. ``reference_lines``: y values drawn dashed (e.g. the allowed range).
-    """
-    fig = page_figure(title)
-    n = len(adcs)
-    n_cols = 2 if n > 1 else 1
-    n_rows = -(-n // n_cols)
-    axes = axes_grid(fig, n_rows, n_cols, sharex=True, hspace=0.25)
-    median = np.asarray(current.median, dtype=np.float64)
-    n_channels = median.shape[1]
-    x = np.arange(n_channels, dtype=np.float64)
-    show_previous = previous is not None and n_previous > 0
-    for ax, adc in zip(axes, adcs, strict=False):
-        style_axes(ax)
-        keep = np.ones(n_channels, bool) if active is None else np.asarray(active[adc], bool)
-        shade_inactive(ax, x, ~keep)
-        if show_previous and previous is not None:
-            p_mid = np.where(keep, previous.median[adc], np.nan)
-            step_band(
-                ax,
-                x,
-                p_mid - previous.err_low[adc],
-                p_mid + previous.err_high[adc],
-                p_mid,
-                f"previous {n_previous} files",
-            )
-        y = np.where(keep, median[adc], np.nan)
-        ax.errorbar(
-            x,
-            y,
-            yerr=[nonneg(current.err_low[adc]), nonneg(current.err_high[adc])],
-            fmt="o",
-            ms=2.8,
-            lw=0.8,
-            color=CURRENT_COLOUR,
-            zorder=3,
-        )
-        if highlight is not None and np.any(highlight[adc] & keep):
-            cells = np.flatnonzero(highlight[adc] & keep)
-            ax.scatter(
-                x[cells],
-                y[cells],
-                s=70,
-                facecolors="none",
-                edgecolors=PROBLEM_COLOUR,
-                linewidths=1.4,
-                zorder=4,
-            )
-        for ref in reference_lines:
-            ax.axhline(ref, color=REFERENCE_COLOUR, ls="--", lw=0.9)
-        panel_title(ax, f"ADC {adc}")
-        ax.set_ylabel(y_label, fontsize=LABEL_SIZE)
-    axes[0].set_xlim(-0.7, n_channels - 0.3)  # shared by every panel
-    axes[0].set_xticks(np.arange(0, n_channels, 8))
-    for ax in axes[len(adcs) :]:
-        ax.set_visible(False)
-    for ax in axes[-n_cols:]:
-        ax.set_xlabel("channel", fontsize=LABEL_SIZE)
-    extra: list[Line2D | Patch] = []
-    shown = np.ones(median.shape, bool) if active is None else np.asarray(active, bool)
-    if highlight is not None and np.any((highlight & shown)[list(adcs)]):
-        extra.append(
-            Line2D(
-                [],
-                [],
-                marker="o",
-                ls="",
-                ms=8,
-                mfc="none",
-                mec=PROBLEM_COLOUR,
-                mew=1.4,
-                label=highlight_label,
-            )
-        )
-    if reference_lines:
-        extra.append(Line2D([], [], color=REFERENCE_COLOUR, ls="--", label=reference_label))
-    if active is not None:
-        extra.append(Patch(facecolor=INACTIVE_COLOUR, edgecolor="0.8", label="not connected"))
-    figure_legend(fig, legend_handles(n_previous, previous=show_previous, extra=extra))
-    return fig
-
 
 # --- fractions: one path for every granularity --------------------------------------------------
 

@@ -40,14 +40,16 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 
 from wavedqm import __version__
+from wavedqm import constants as C
 from wavedqm.analysis.channels import ChannelMap
 from wavedqm.analysis.history import Rollup
 from wavedqm.analysis.jump import JumpEvent
 from wavedqm.analysis.light import LightResult
 from wavedqm.analysis.masks import baseline_cells, flatline_cells
 from wavedqm.analysis.spectra import SpectraResult
+from wavedqm.analysis.stats import shift_in_sigmas
 from wavedqm.atomic import atomic_open
-from wavedqm.exporters import light_pages, plots
+from wavedqm.exporters import channel_pages, light_pages, plots
 from wavedqm.exporters.masks import BASELINE_STYLE, FLATLINE_STYLE, render_mask
 from wavedqm.logs import get_logger
 
@@ -243,6 +245,7 @@ def build_pages(inputs: ReportInputs) -> list[Page]:
                 highlight_label="new baseline problem",
                 reference_lines=tuple(light_cfg.get("baseline_range_adc16", ())),
                 reference_label="allowed baseline range",
+                deviation_limit=C.BASELINE_SHIFT_SIGMAS,
             ),
         ),
         (
@@ -250,17 +253,18 @@ def build_pages(inputs: ReportInputs) -> list[Page]:
             "noise (ADC16 counts, std of the pedestal)",
             dict(
                 highlight=_cells_mask(light.active.shape, light.dead_new),
-                highlight_label="new dead channel",
+                highlight_label="new dead channel (no pulses: its noise can look normal)",
             ),
         ),
     )
     for quantity, y_label, options in per_channel:
         current = getattr(light.selections["all"], quantity)
         previous = None if prev is None else getattr(prev, quantity)["all"]
+        deviation = None if previous is None else shift_in_sigmas(current, previous)
         for adcs in groups:
             t = f"{quantity.capitalize()} per channel, {_adc_range(adcs)}"
             builder = partial(
-                light_pages.channel_series_figure,
+                channel_pages.channel_series_figure,
                 t,
                 y_label,
                 current,
@@ -268,6 +272,7 @@ def build_pages(inputs: ReportInputs) -> list[Page]:
                 n_prev,
                 adcs=adcs,
                 active=light.monitored,
+                deviation=deviation,
                 **options,
             )
             pages.append((t, builder))
