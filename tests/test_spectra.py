@@ -558,3 +558,52 @@ def test_on_a_simulated_flow_file(flow_file) -> None:
     assert dc.min() > 20.0 and dc.max() < 24.8
     assert 20.0 < res.median[1, 5, 0] < 24.8
     assert np.isfinite(res.roi_power_adc).all()
+
+
+def test_the_noisiest_channel_of_each_adc_and_its_power_ratio() -> None:
+    """One channel with 3x the noise amplitude (9x the power) stands out of its ADC's median;
+    an ADC with no active channel has none."""
+    rng = np.random.default_rng(11)
+    n_ev, n_samples = 6, 64
+    samples = (-28000 + rng.normal(0, 20, size=(n_ev, 8, 64, n_samples))).astype(np.int16)
+    samples[:, 3, 21] = (-28000 + rng.normal(0, 60, size=(n_ev, n_samples))).astype(np.int16)
+    active = ACTIVE.copy()
+    active[5] = False
+    acc = SpectraAccumulator(8, 64, n_samples, 0.016, 100, active)
+    stream(acc, samples, 3)
+    res = acc.result()
+    noisiest = res.noisiest_channels()
+    assert noisiest[5] is None and len(noisiest) == 8
+    worst = noisiest[3]
+    assert worst is not None and worst.channel == 21
+    total = np.nansum(res.median[3, :, 1:], axis=-1)
+    assert worst.total_v2 == total[21]
+    assert worst.ratio == total[21] / np.median(total[active[3]])
+    assert 6 < worst.ratio < 12  # 9x the power, within the scatter of 6 events
+    np.testing.assert_array_equal(worst.spectrum, res.median[3, 21])
+    for a in (0, 1, 2, 4, 6, 7):
+        n = noisiest[a]
+        assert n is not None and active[a, n.channel] and n.ratio < 2
+
+
+def test_the_spectra_page_draws_the_noisiest_channel_and_labels_the_rois() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from wavedqm.analysis.spectra import NoisiestChannel
+    from wavedqm.exporters.light_pages import spectra_figure
+
+    freq = np.linspace(0, 31.25, 33)
+    epcb = np.full((64, 33), 1e-7)
+    loud = NoisiestChannel(21, np.full(33, 9e-7), 1.0, 9.0)
+    fig = spectra_figure(freq, epcb, epcb_per_adc=8, adcs=range(4), roi_centres_mhz=[1.9, 19.0],
+                         roi_half_width_mhz=0.3, noisiest=[None, loud, None, None])  # fmt: skip
+    ax = fig.axes[1]
+    black = [ln for ln in ax.get_lines() if ln.get_color() == "black"]
+    assert len(black) == 1 and np.allclose(black[0].get_ydata(), 9e-7)
+    assert all(not [ln for ln in a.get_lines() if ln.get_color() == "black"]
+               for a in (fig.axes[0], fig.axes[2], fig.axes[3]))  # fmt: skip
+    texts = [t.get_text() for t in ax.texts]
+    assert "noisiest: channel 21, 9.0× the ADC's median channel power" in texts
+    assert {"1.9", "19"} <= set(texts)  # the top row is labelled, the bottom row is not
+    assert not {"1.9", "19"} & {t.get_text() for t in fig.axes[2].texts}

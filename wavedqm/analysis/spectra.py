@@ -102,6 +102,20 @@ def _json(a: np.ndarray) -> Any:
 
 
 @dataclass(frozen=True, eq=False)
+class NoisiestChannel:
+    """The channel of an ADC with the most spectral power
+    (:meth:`SpectraResult.noisiest_channels`)."""
+
+    channel: int
+    spectrum: np.ndarray
+    """float64 ``(n_bins,)``: its median spectrum (V² per bin)."""
+    total_v2: float
+    """Its power summed over every bin but DC (V²)."""
+    ratio: float
+    """``total_v2`` over the median of that sum over the ADC's active channels."""
+
+
+@dataclass(frozen=True, eq=False)
 class SpectraResult:
     """Power spectra of one file. Powers in V² per bin (spec normalisation, 2.0 V range),
     frequencies in MHz; arrays are per (ADC, channel) unless said otherwise."""
@@ -145,6 +159,23 @@ class SpectraResult:
         for e in range(channel_map.n_epcb):
             cells = self.median[channel_map.epcb == e]  # (n_cells, n_bins)
             (out[e],) = nan_quantiles(cells, (0.5,))
+        return out
+
+    def noisiest_channels(self) -> list[NoisiestChannel | None]:
+        """Per ADC, the active channel whose median spectrum holds the most power (summed
+        over every bin but DC), against the median of that sum over the ADC's active
+        channels; None for an ADC without spectra. What an EPCB median hides: one channel."""
+        total = np.nansum(self.median[..., 1:], axis=-1)  # (a, c) V²
+        out: list[NoisiestChannel | None] = []
+        for a in range(self.active.shape[0]):
+            ok = self.active[a] & np.isfinite(self.median[a, :, 1:]).any(axis=-1)
+            if not ok.any():
+                out.append(None)
+                continue
+            ch = int(np.flatnonzero(ok)[np.argmax(total[a][ok])])
+            typical = float(np.median(total[a][ok]))
+            ratio = float(total[a, ch] / typical) if typical > 0 else float("inf")
+            out.append(NoisiestChannel(ch, self.median[a, ch], float(total[a, ch]), ratio))
         return out
 
     def to_dict(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from matplotlib.ticker import NullLocator
 
 from wavedqm.analysis.fractions import Fraction
 from wavedqm.analysis.jump import JumpEvent
+from wavedqm.analysis.spectra import NoisiestChannel
 from wavedqm.exporters.plots import (
     CURRENT_COLOUR,
     INACTIVE_COLOUR,
@@ -310,16 +311,19 @@ def spectra_figure(
     roi_centres_mhz: Sequence[float] = (),
     roi_half_width_mhz: float = 0.0,
     y_label: str = "power per bin (V²)",
+    noisiest: Sequence[NoisiestChannel | None] | None = None,
 ) -> Figure:
     """Power spectra per EPCB: one panel per ADC of ``adcs`` holding its ``epcb_per_adc``
     EPCBs (global EPCB ``adc * epcb_per_adc + local``), log y, the DC bin (index 0) left out,
-    regions of interest shaded. ``epcb_spectra``: (n_epcb, n_bins) V² per bin; ``freq_mhz``:
-    (n_bins,) MHz."""
+    regions of interest shaded and labelled with their centre (MHz) on the top row.
+    ``epcb_spectra``: (n_epcb, n_bins) V² per bin; ``freq_mhz``: (n_bins,) MHz. ``noisiest``:
+    per ADC (indexed by ADC number) its noisiest channel, drawn black over the EPCB medians
+    that would hide it, with its power against the ADC's typical channel."""
     fig = page_figure(title)
     n = len(adcs)
     n_cols = 2 if n > 1 else 1
     n_rows = -(-n // n_cols)
-    axes = axes_grid(fig, n_rows, n_cols, sharex=True)
+    axes = axes_grid(fig, n_rows, n_cols, sharex=True, top=0.83)  # room: a 2-row legend
     freq = np.asarray(freq_mhz, dtype=np.float64)[1:]
     power = np.asarray(epcb_spectra, dtype=np.float64)[:, 1:]
     colours = [SERIES_COLOURS[i % len(SERIES_COLOURS)] for i in range(epcb_per_adc)]
@@ -337,8 +341,18 @@ def spectra_figure(
         block = power[adc * epcb_per_adc : (adc + 1) * epcb_per_adc]
         block = np.where(block > 0, block, np.nan)  # log axis: no zeros
         ax.set_prop_cycle(color=colours[: block.shape[0]])
+        worst = noisiest[adc] if noisiest is not None and adc < len(noisiest) else None
         if np.isfinite(block).any():
             ax.plot(freq, block.T, lw=0.8)  # one call: every EPCB of the ADC
+            if worst is not None:
+                w = np.asarray(worst.spectrum, dtype=np.float64)[1:]
+                ax.plot(freq, np.where(w > 0, w, np.nan), color="black", lw=0.7, alpha=0.85,
+                        zorder=2.5)  # fmt: skip
+                ax.text(0.99, 0.96, f"noisiest: channel {worst.channel}, "
+                        f"{worst.ratio:.1f}× the ADC's median channel power",
+                        transform=ax.transAxes, ha="right", va="top", fontsize=TICK_SIZE,
+                        bbox=dict(facecolor="white", edgecolor="none", alpha=0.85,
+                                  pad=1.0))  # fmt: skip
             ax.set_yscale("log")
             ax.yaxis.set_minor_locator(NullLocator())  # decades only: minor ticks cost 0.1 s
         else:
@@ -350,30 +364,48 @@ def spectra_figure(
                 ha="center",
                 fontsize=TEXT_SIZE,
             )
-        panel_title(ax, f"ADC {adc}")
+        labelled = bool(len(roi_centres_mhz)) and ax in axes[:n_cols]
+        panel_title(ax, f"ADC {adc}", above_top_axis=labelled)  # clear of the ROI labels
         ax.set_ylabel(y_label, fontsize=LABEL_SIZE)
         if freq.size:
             ax.set_xlim(0, float(freq[-1]))
     for ax in axes[len(adcs) :]:
         ax.set_visible(False)
+    for ax in axes[: min(n_cols, len(adcs))]:
+        _label_rois(ax, roi_centres_mhz)
     for ax in axes[-n_cols:]:
         ax.set_xlabel("frequency (MHz)", fontsize=LABEL_SIZE)
     handles: list[Line2D | Patch] = [
         Line2D([], [], color=c, lw=1.5, label=f"EPCB {i}") for i, c in enumerate(colours)
     ]
+    if noisiest is not None and any(n is not None for n in noisiest):
+        handles.append(Line2D([], [], color="black", lw=1.0, label="noisiest channel"))
     if len(roi_centres_mhz):
-        handles.append(Patch(facecolor="#fee08b", label="regions of interest"))
+        handles.append(Patch(facecolor="#fee08b", label="regions of interest (centre, MHz)"))
     fig.legend(
         handles=handles,
         loc="upper center",
         bbox_to_anchor=(0.5, 0.96),
-        ncol=len(handles),
+        ncol=min(len(handles), 6),
         fontsize=TEXT_SIZE,
         frameon=False,
         title="EPCB of the ADC (median over its channels and events)",
         title_fontsize=TEXT_SIZE,
     )
     return fig
+
+
+def _label_rois(ax: Axes, centres_mhz: Sequence[float]) -> None:
+    """Each region of interest's centre (MHz) just above the panel, alternately staggered
+    when two are close."""
+    span = ax.get_xlim()[1] - ax.get_xlim()[0] or 1.0
+    last = -np.inf
+    row = 0
+    for c in sorted(centres_mhz):
+        row = 1 - row if (c - last) / span < 0.04 else 0
+        last = c
+        ax.text(c, 1.01 + 0.045 * row, f"{c:g}", transform=ax.get_xaxis_transform(),
+                ha="center", va="bottom", fontsize=TICK_SIZE - 1, color="#8c6d00")  # fmt: skip
 
 
 # --- jump ---------------------------------------------------------------------------------------

@@ -346,6 +346,7 @@ def _spectra_page(
         roi_centres_mhz=list(spectra.roi_centres_mhz),
         roi_half_width_mhz=spectra.roi_half_width_mhz,
         y_label="median power per bin (V²)",
+        noisiest=spectra.noisiest_channels(),
     )
 
 
