@@ -190,3 +190,47 @@ def test_failed_write_keeps_the_previous_run_report(
         write_run_report(collect_summaries(out_dir), path)
     assert path.read_bytes() == b"previous"
     assert os.listdir(tmp_path) == ["run.pdf"]
+
+
+def test_time_axis_labels_are_as_short_as_the_span_allows_and_never_repeat():
+    from wavedqm.exporters.trend_pages import time_axis_labels
+
+    t0 = 1_764_806_123.0  # 2025-12-03 23:55:23 UTC
+    labels, note = time_axis_labels([t0, t0 + 1, t0 + 2, None])
+    assert labels == ["23:55:23", "23:55:24", "23:55:25", "-"]  # files seconds apart
+    assert note.endswith("(UTC, hour:minute:second, 2025-12-03)")
+    labels, note = time_axis_labels([t0, t0 + 120, t0 + 240])
+    assert labels == ["23:55", "23:57", "23:59"] and "hour:minute, 2025-12-03" in note
+    labels, note = time_axis_labels([t0, t0 + 600])  # across midnight
+    assert labels == ["12-03 23:55", "12-04 00:05"] and "month-day" in note
+    labels, note = time_axis_labels([t0, t0 + 0.2, t0 + 0.5])  # within one second
+    assert labels == ["+0.0 s", "+0.2 s", "+0.5 s"]
+    assert note.endswith("seconds after 2025-12-03 23:55:23 UTC")
+    assert time_axis_labels([None, None])[0] == ["-", "-"]
+
+
+def test_a_log_panel_within_one_decade_is_drawn_linear_in_scaled_units():
+    from wavedqm.exporters.trend_pages import TrendPanel, TrendSeries, trend_figure
+
+    narrow = TrendPanel("1.8 MHz", "power (V²)", [TrendSeries("ADC 0", np.array([9e-5, 1.01e-4]))],
+                        log_y=True)  # fmt: skip
+    wide = TrendPanel("11.5 MHz", "power (V²)", [TrendSeries("ADC 0", np.array([1e-6, 2e-5]))],
+                      log_y=True)  # fmt: skip
+    fig = trend_figure("ROI", np.arange(2), [narrow, wide])
+    a, b = fig.axes[:2]
+    assert a.get_yscale() == "linear" and a.get_ylabel() == "power (10⁻⁴ V²)"
+    assert np.allclose(a.get_lines()[0].get_ydata(), [0.9, 1.01])
+    assert b.get_yscale() == "log" and b.get_ylabel() == "power (V²)"
+
+
+def test_zero_of_n_is_a_caret_at_the_upper_limit_not_a_bar():
+    from wavedqm.exporters.trend_pages import TrendPanel, TrendSeries, trend_figure
+
+    s = TrendSeries("TPC 0", np.array([0.0, 30.0]), np.array([0.0, 20.0]), np.array([8.0, 40.0]))
+    fig = trend_figure("Clipped", np.arange(2), [TrendPanel("beam", "%", [s])])
+    ax = fig.axes[0]
+    carets = [ln for ln in ax.get_lines() if ln.get_marker() == "v"]
+    assert len(carets) == 1 and list(carets[0].get_ydata()) == [8.0]
+    bars = ax.containers[0].lines[2][0].get_segments()
+    assert [tuple(seg[:, 1]) for seg in bars] == [(0.0, 0.0), (20.0, 40.0)]
+    assert any("upper limit" in t.get_text() for t in fig.texts)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from matplotlib.figure import Figure
 
 from wavedqm import __version__
 from wavedqm.constants import SUMMARY_FILE
-from wavedqm.exporters import plots
+from wavedqm.exporters import plots, trend_pages
 from wavedqm.exporters.report import Page, write_pages
 from wavedqm.logs import get_logger
 
@@ -159,12 +158,6 @@ def _tpc_fraction(doc: dict[str, Any], flag: str, trigger: str) -> tuple[np.ndar
     return tuple(parts)
 
 
-def _short_time(t: float | None) -> str:
-    if t is None:
-        return "-"
-    return datetime.fromtimestamp(t, tz=UTC).strftime("%m-%d %H:%M")
-
-
 # --- pages ------------------------------------------------------------------------------------
 
 
@@ -240,8 +233,10 @@ def _paged(title: str, n: int) -> list[tuple[str, slice]]:
     ]
 
 
-def _time_labels(docs: list[dict[str, Any]]) -> list[str]:
-    return [_short_time(_start(d)) for d in docs]
+def _time_axis(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """``time_labels`` and ``time_note`` of a trend page of these files."""
+    labels, note = trend_pages.time_axis_labels([_start(d) for d in docs])
+    return {"time_labels": labels, "time_note": note}
 
 
 def _noise_baseline_page(title: str, docs: list[dict[str, Any]]) -> Figure:
@@ -249,19 +244,19 @@ def _noise_baseline_page(title: str, docs: list[dict[str, Any]]) -> Figure:
     for key, what in (("noise_adc16", "noise"), ("baseline_adc16", "baseline")):
         means = _stack([adc_means(d, key) for d in docs])
         panels.append(
-            plots.TrendPanel(
+            trend_pages.TrendPanel(
                 f"{what}: mean over the ADC's channels of the per-channel medians",
                 f"{what} (ADC16 counts)",
-                [plots.TrendSeries(f"ADC {a}", means[:, a]) for a in range(means.shape[1])],
+                [trend_pages.TrendSeries(f"ADC {a}", means[:, a]) for a in range(means.shape[1])],
             )
         )
     x = np.arange(len(docs))
-    return plots.trend_figure(title, x, panels, time_labels=_time_labels(docs))
+    return trend_pages.trend_figure(title, x, panels, **_time_axis(docs))
 
 
 def _channel_counts_page(title: str, docs: list[dict[str, Any]]) -> Figure:
     series = [
-        plots.TrendSeries(label, np.array([_count(d, key) for d in docs], dtype=np.float64))
+        trend_pages.TrendSeries(label, np.array([_count(d, key) for d in docs], dtype=np.float64))
         for key, label in (
             ("dead_channels", "new dead"),
             ("known_dead_channels", "known dead"),
@@ -270,7 +265,7 @@ def _channel_counts_page(title: str, docs: list[dict[str, Any]]) -> Figure:
             ("negative_channels", "negative"),
         )
     ]
-    panel = plots.TrendPanel(
+    panel = trend_pages.TrendPanel(
         "channels per file: new dead, known dead, newly flagged baseline, with clipped events, "
         "with negative excursions",
         "channels",
@@ -279,7 +274,7 @@ def _channel_counts_page(title: str, docs: list[dict[str, Any]]) -> Figure:
         dodge=True,
     )
     x = np.arange(len(docs))
-    return plots.trend_figure(title, x, [panel], time_labels=_time_labels(docs))
+    return trend_pages.trend_figure(title, x, [panel], **_time_axis(docs))
 
 
 def _fraction_page(title: str, docs: list[dict[str, Any]], flag: str) -> Figure:
@@ -288,18 +283,18 @@ def _fraction_page(title: str, docs: list[dict[str, Any]], flag: str) -> Figure:
         parts = [_tpc_fraction(d, flag, trigger) for d in docs]
         frac, lower, upper = (_stack([p[i] for p in parts]) * 100 for i in range(3))
         panels.append(
-            plots.TrendPanel(
+            trend_pages.TrendPanel(
                 f"{trigger} trigger",
                 "fraction of events (%)",
                 [
-                    plots.TrendSeries(f"TPC {t}", frac[:, t], lower[:, t], upper[:, t])
+                    trend_pages.TrendSeries(f"TPC {t}", frac[:, t], lower[:, t], upper[:, t])
                     for t in range(frac.shape[1])
                 ],
                 dodge=True,
             )
         )
     x = np.arange(len(docs))
-    return plots.trend_figure(title, x, panels, time_labels=_time_labels(docs))
+    return trend_pages.trend_figure(title, x, panels, **_time_axis(docs))
 
 
 def _roi_page(title: str, docs: list[dict[str, Any]]) -> Figure:
@@ -317,17 +312,17 @@ def _roi_page(title: str, docs: list[dict[str, Any]]) -> Figure:
         if r is not None:
             cube[i, : r.shape[0], : r.shape[1]] = r[:, : len(centres)]
     panels = [
-        plots.TrendPanel(
+        trend_pages.TrendPanel(
             f"{c:g} MHz",
             "power (V²)",
-            [plots.TrendSeries(f"ADC {a}", cube[:, a, r]) for a in range(n_adcs)],
+            [trend_pages.TrendSeries(f"ADC {a}", cube[:, a, r]) for a in range(n_adcs)],
             log_y=True,
         )
         for r, c in enumerate(centres)
     ]
     x = np.arange(len(docs))
-    return plots.trend_figure(
-        title, x, panels, n_cols=3, time_labels=_time_labels(docs), panel_legends=False
+    return trend_pages.trend_figure(
+        title, x, panels, n_cols=3, **_time_axis(docs), panel_legends=False
     )
 
 
