@@ -359,3 +359,14 @@ def test_fraction_figure_marks_groups_without_events() -> None:
     assert caret.get_ydata()[0] == pytest.approx(100 * frac.upper[2])
     with pytest.raises(ValueError, match="granularity"):
         light_pages.fraction_figure("F", "adc", {"beam": frac}, None, 0)
+
+
+def test_the_first_page_cuts_a_long_folder_at_its_separators_only():
+    from wavedqm.exporters.report import path_lines
+
+    assert path_lines(Path("/tmp/demo1/spool")) == ["/tmp/demo1/spool"]
+    long = Path("/data/daq/2x2/run_00123/light_files/a_very_long_folder_name_over_36_chars")
+    lines = path_lines(long)
+    assert lines == ["/data/daq/2x2/run_00123/light_files",
+                     "/a_very_long_folder_name_over_36_chars"]  # fmt: skip
+    assert "".join(lines) == str(long) and all(len(x) <= 36 for x in lines[:-1])
