@@ -362,7 +362,7 @@ def test_fraction_figure_marks_groups_without_events() -> None:
 
 
 def test_the_first_page_cuts_a_long_folder_at_its_separators_only():
-    from wavedqm.exporters.report import path_lines
+    from wavedqm.exporters.plots import path_lines
 
     assert path_lines(Path("/tmp/demo1/spool")) == ["/tmp/demo1/spool"]
     long = Path("/data/daq/2x2/run_00123/light_files/a_very_long_folder_name_over_36_chars")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -217,6 +218,26 @@ COLUMN_BREAK: tuple[str, Sequence[str]] = ("\f", ())
 _MONO_CHAR_EM = 0.625
 """Advance of one DejaVu Sans Mono character, in font sizes."""
 _LINE_SPACING = 1.3
+
+
+PATH_LINE_CHARS = 36
+"""Longest line of a folder on a report's first page (characters of its monospaced column)."""
+
+
+def path_lines(folder: Path, width: int = PATH_LINE_CHARS) -> list[str]:
+    """``folder`` cut into lines of at most ``width`` characters at its separators only (a
+    longer single name keeps its own line): a path wrapped mid-name is hard to read."""
+    parts = folder.parts
+    lines: list[str] = []
+    line = ""
+    for k, part in enumerate(parts):
+        piece = part if k == 0 or parts[k - 1].endswith("/") else "/" + part
+        if line and len(line) + len(piece) > width:
+            lines.append(line)
+            line = piece
+        else:
+            line += piece
+    return [*lines, line] if line else lines
 
 
 def text_figure(

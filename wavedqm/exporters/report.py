@@ -55,9 +55,6 @@ from wavedqm.logs import get_logger
 
 log = get_logger(__name__)
 
-PATH_LINE_CHARS = 36
-"""Longest line of the first page's folder (characters of its monospaced column)."""
-
 TRIGGER_SELECTIONS = ("beam", "self")
 FLAG_NAMES = {"clipped": "Clipped", "negative": "Negative"}
 GRANULARITY_TITLES = {
@@ -165,22 +162,6 @@ def _cell_list(cells: Sequence[Sequence[int]], limit: int = 12) -> str:
     return text + (f" (+{len(cells) - limit} more)" if len(cells) > limit else "")
 
 
-def path_lines(folder: Path, width: int = PATH_LINE_CHARS) -> list[str]:
-    """``folder`` cut into lines of at most ``width`` characters at its separators only (a
-    longer single name keeps its own line): a path wrapped mid-name is hard to read."""
-    parts = folder.parts
-    lines: list[str] = []
-    line = ""
-    for k, part in enumerate(parts):
-        piece = part if k == 0 or parts[k - 1].endswith("/") else "/" + part
-        if line and len(line) + len(piece) > width:
-            lines.append(line)
-            line = piece
-        else:
-            line += piece
-    return [*lines, line] if line else lines
-
-
 def overview_figure(inputs: ReportInputs, title: str) -> Figure:
     """First page: the file, its data, the problems found and the full configuration."""
     s = inputs.summary
@@ -193,7 +174,7 @@ def overview_figure(inputs: ReportInputs, title: str) -> Figure:
         "file:",
         f"  {inputs.file.name}",
         "folder:",
-        *(f"  {part}" for part in path_lines(inputs.file.parent)),
+        *(f"  {part}" for part in plots.path_lines(inputs.file.parent)),
         f"format:          {s.get('format', '-')}",
         f"data start:      {plots.utc_text(start)}",
         f"data end:        {plots.utc_text(end)}",
