@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from wavedqm import constants as C
-from wavedqm.analysis.jumps import JumpTracker
+from wavedqm.analysis.jump import JumpTracker
 from wavedqm.formats.batch import WaveformBatch
 from wavedqm.kernels.light import light_features
 

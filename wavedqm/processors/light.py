@@ -23,8 +23,7 @@ import numpy as np
 
 from wavedqm.analysis.channels import ChannelMap, default_channel_status, read_channel_status
 from wavedqm.analysis.history import FileRecord, Rollup, baseline_previous
-from wavedqm.analysis.jump import JumpEvent
-from wavedqm.analysis.jumps import JumpTracker
+from wavedqm.analysis.jump import JumpEvent, JumpTracker
 from wavedqm.analysis.light import (
     LightAccumulator,
     LightResult,
