@@ -173,4 +173,8 @@ def test_refuses_mismatched_arrays() -> None:
 
 
 def test_warm_up_runs() -> None:
+    from wavedqm.kernels import groups
+
     warm_up()
+    # both kernels compiled (no mask is passed to them as an all-true one: one signature)
+    assert groups._count_groups.signatures and groups._tally_cells.signatures

@@ -486,4 +486,9 @@ def test_bad_inputs_are_refused() -> None:
 
 
 def test_warm_up_compiles_every_default_type() -> None:
+    from wavedqm.kernels import s2_compiled
+
     s2.warm_up()
+    for kernel in (s2_compiled._pass1, s2_compiled._pass2):
+        compiled = {str(sig[0].dtype) for sig in kernel.signatures}
+        assert compiled >= {np.dtype(d).name for d in s2.WARM_UP_DTYPES}, compiled

@@ -279,7 +279,13 @@ def test_out_of_a_longer_store_and_bad_arguments() -> None:
 
 
 def test_warm_up_runs() -> None:
+    from wavedqm.kernels import spectra as kernel
+
     warm_up()
+    # writeable and read-only samples are two numba types: both compiled
+    layouts = {sig[0].mutable for sig in kernel._gather.signatures}
+    assert layouts == {True, False}
+    assert kernel._power.signatures
 
 
 # --- regions of interest -----------------------------------------------------------------------
