@@ -11,6 +11,7 @@ from scipy import stats
 
 from wavedqm import constants as C
 from wavedqm.analysis import ratag as R
+from wavedqm.analysis import ratag_fit as RF
 from wavedqm.kernels import s2
 
 import s2_reference as ref
@@ -264,6 +265,69 @@ def test_linear_fit_errors_match_scipy() -> None:
     for bad in (R.linear_fit([1.0], [2.0]), R.linear_fit([1.0, 1.0, 1.0], [1.0, 2.0, 3.0])):
         assert not bad.fit_success and math.isnan(bad.slope)
         json.dumps(bad.to_dict(), allow_nan=False)
+
+
+def test_linear_fit_covariance_and_band_by_hand() -> None:
+    """x = 0, 1, 2; y = 0, 1, 3: x̄ = 1, Sxx = 2, slope 3/2, intercept −1/6, residuals
+    1/6, −1/3, 1/6 so s² = (1/6) / (3 − 2) = 1/6; σ_slope² = s²/Sxx = 1/12, σ_intercept² =
+    s²(1/n + x̄²/Sxx) = 5/36, cov = −x̄ s²/Sxx = −1/12; the line's σ² at x is
+    s²(1/n + (x − x̄)²/Sxx): 1/18 at x = 1, 5/36 at x = 0 and 2."""
+    fit = R.linear_fit([0.0, 1.0, 2.0], [0.0, 1.0, 3.0])
+    assert fit.fit_success and fit.n_points == 3
+    assert fit.slope == pytest.approx(1.5)
+    assert fit.intercept == pytest.approx(-1 / 6)
+    assert fit.slope_err == pytest.approx(math.sqrt(1 / 12))
+    assert fit.intercept_err == pytest.approx(math.sqrt(5 / 36))
+    assert fit.slope_intercept_cov == pytest.approx(-1 / 12)
+    np.testing.assert_allclose(
+        fit.band([0.0, 1.0, 2.0]), np.sqrt([5 / 36, 1 / 18, 5 / 36]), rtol=1e-12
+    )
+    # numpy's scaled covariance (χ²/(n − 2)) agrees
+    _, cov = np.polyfit([0.0, 1.0, 2.0], [0.0, 1.0, 3.0], 1, cov=True)
+    assert fit.slope_intercept_cov == pytest.approx(cov[0, 1])
+    # the JSON keys of calibration.json are unchanged
+    assert set(fit.to_dict()) == {
+        "x_name", "slope", "intercept", "slope_err", "intercept_err", "n_points", "fit_success"
+    }  # fmt: skip
+    two = R.linear_fit([1.0, 2.0], [3.0, 5.0])
+    assert math.isnan(two.slope_intercept_cov) and np.isnan(two.band([1.0])).all()
+
+
+def test_histogram_bins_rule() -> None:
+    """numpy's "auto" (larger of Sturges and Freedman–Diaconis), bounded to 5–100."""
+    assert [RF.histogram_bins(v) for v in ([], [1.0], [2.0] * 50, [np.nan] * 9)] == [5] * 4
+    # by hand: 1..100: Sturges ⌈log2 100⌉ + 1 = 8; IQR 75.25 − 25.75 = 49.5, FD width
+    # 2·49.5/100^(1/3) = 21.3 over a range of 99: 5 bins; the larger is 8
+    assert RF.histogram_bins(np.arange(1.0, 101.0)) == 8
+    rng = np.random.default_rng(11)
+    for n in (30, 294, 1000, 5000):
+        v = rng.normal(26.0, 4.0, n)
+        assert RF.histogram_bins(v) == len(np.histogram_bin_edges(v, "auto")) - 1
+    few_hundred = RF.histogram_bins(rng.normal(26.0, 4.0, 294))
+    assert 10 <= few_hundred <= 20  # not the fit's 100
+    big = np.concatenate([rng.normal(0, 1, 10**6), [1e12]])  # one far outlier
+    assert RF.histogram_bins(big) == RF.PLOT_MAX_BINS
+    assert RF.histogram_bins(np.arange(10.0), lo=3, hi=4) == 4
+
+
+def test_display_histogram_and_area_counts() -> None:
+    areas = np.array([np.nan, -1.0, 0.0, 1.0, 1.5, 2.0, 4.0, 5.0, np.inf])
+    counts, edges = RF.display_histogram(areas, (0.0, 4.0))
+    assert counts.sum() == 3 and (edges[0], edges[-1]) == (1.0, 2.0)
+    assert counts.size == RF.histogram_bins([1.0, 1.5, 2.0])
+    c = RF.area_counts(areas, (0.0, 4.0))
+    assert (c.n_total, c.n_in_range, c.n_no_area, c.n_below, c.n_above) == (9, 3, 2, 2, 2)
+    assert c.n_outside == 6
+    assert RF.area_counts(areas, (0.0, 4.0), n_total=12).n_no_area == 5
+    assert RF.display_histogram([np.nan], (0.0, 4.0))[0].size == 0
+    # the fit counts the same areas inside its range; its curve scales with the bar width
+    rng = np.random.default_rng(12)
+    a = np.concatenate([rng.normal(2.0, 0.3, 2000), [np.nan] * 4, [9.0] * 3])
+    fit = R.fit_area_histogram(a, (0.0, 4.0))
+    assert RF.area_counts(a, (0.0, 4.0)).n_in_range == fit.n_events
+    assert fit.bin_width == pytest.approx((fit.bin_edges[-1] - fit.bin_edges[0]) / 100)
+    assert fit.curve(fit.mean, bin_width=3 * fit.bin_width) == pytest.approx(3 * fit.amplitude)
+    assert fit.curve(fit.mean) == pytest.approx(fit.amplitude)
 
 
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ speed mm/µs, σ² µs².
 - :func:`calibrate` — g_S2 = A_xray / (E_xray / W) (:class:`Calibration`).
 - :func:`recombination` — electrons seen, recombination fraction and normalised S2 of each
   set from its fitted ion area (:class:`Recombination`).
-- :func:`linear_fit` — ordinary least-squares line with standard errors (:class:`LinearFit`).
+- :func:`linear_fit` — ordinary least-squares line with standard errors, their covariance
+  and the line's 1σ band (:class:`LinearFit`).
 - :func:`diffusion_fits` — σ²_obs (µs²) against t_d, t_d/v_d² and E/p (:class:`DiffusionFits`).
 """
 
@@ -33,6 +34,7 @@ class Calibration:
     a_xray: float
     """Mean X-ray S2 area (mV·µs)."""
     a_xray_ci95: float
+    """1.96 × standard error of ``a_xray`` (mV·µs)."""
     n_e_expected: float
     """Electrons from one X-ray: E_xray / W."""
     g_s2: float
@@ -60,14 +62,15 @@ class Recombination:
     """
 
     drift_field: np.ndarray
+    """V/cm."""
     n_e_measured: np.ndarray
-    """A_ion / g_S2."""
+    """A_ion / g_S2 (electrons; ``_err`` likewise)."""
     n_e_measured_err: np.ndarray
     r: np.ndarray
-    """1 − (A_ion / g_S2) / N_e,expected."""
+    """1 − (A_ion / g_S2) / N_e,expected (dimensionless; ``_err`` likewise)."""
     r_err: np.ndarray
     normalised_s2: np.ndarray
-    """A_ion / A_xray."""
+    """A_ion / A_xray (dimensionless; ``_err`` likewise)."""
     normalised_s2_err: np.ndarray
 
     def to_dict(self) -> dict[str, list[float | None]]:
@@ -100,7 +103,8 @@ def recombination(
 
 @dataclass(frozen=True)
 class LinearFit:
-    """Least-squares line y = slope·x + intercept, with standard errors (NaN for 2 points)."""
+    """Least-squares line y = slope·x + intercept, with standard errors and their covariance
+    (NaN for 2 points). Units: y's per x's (slope), y's (intercept)."""
 
     x_name: str
     slope: float
@@ -109,9 +113,23 @@ class LinearFit:
     intercept_err: float
     n_points: int
     fit_success: bool
+    slope_intercept_cov: float = math.nan
+    """cov(slope, intercept) = −x̄·s²/Sxx (not in ``to_dict``: derivable from the points)."""
+
+    def band(self, x: Any) -> Any:
+        """1σ of the fitted line at ``x``: √(x²·σ_slope² + σ_intercept² + 2x·cov), i.e.
+        s·√(1/n + (x − x̄)²/Sxx); NaN without errors."""
+        xa = np.asarray(x, np.float64)
+        var = (
+            xa * xa * self.slope_err**2
+            + self.intercept_err**2
+            + 2.0 * xa * self.slope_intercept_cov
+        )
+        return np.sqrt(np.maximum(var, 0.0))
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        del d["slope_intercept_cov"]
         for k in ("slope", "intercept", "slope_err", "intercept_err"):
             d[k] = json_num(d[k])
         return d
@@ -138,9 +156,10 @@ def linear_fit(x: Any, y: Any, x_name: str = "x") -> LinearFit:
         s2 = float(np.sum((ya - slope * xa - intercept) ** 2) / (n - 2))
         slope_err = math.sqrt(s2 / sxx)
         intercept_err = math.sqrt(s2 * (1.0 / n + xm * xm / sxx))
+        cov = float(-xm * s2 / sxx)
     else:
-        slope_err = intercept_err = nan
-    return LinearFit(x_name, slope, intercept, slope_err, intercept_err, n, n >= 3)
+        slope_err = intercept_err = cov = nan
+    return LinearFit(x_name, slope, intercept, slope_err, intercept_err, n, n >= 3, cov)
 
 
 @dataclass(frozen=True, eq=False)

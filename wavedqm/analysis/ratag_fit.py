@@ -7,6 +7,10 @@ Pure functions and a dataclass, no I/O (spec: ratag-s2.md; RaTag ``fit_set_s2``)
   bin cuts (mV·µs), never raising (:class:`FitResult`: mean, sigma, ci95 in mV·µs; the
   histogram for plots; ``message`` says why a fit failed).
 - :func:`where_areas_lie` — 5/50/95% quantiles of the areas (mV·µs) for failure messages.
+- :func:`histogram_bins` — the bin count of every drawn S2 histogram, from its entries;
+  :func:`display_histogram` — that histogram of the areas inside the fit range;
+  :func:`area_counts` — how many areas are inside the fit range, and why the others are not
+  (:class:`AreaCounts`).
 """
 
 from __future__ import annotations
@@ -46,16 +50,26 @@ class FitResult:
     n_events: int
     """Areas inside the bin cuts (the histogram's content, excluded first bin included)."""
     bin_cuts: tuple[float, float]
+    """The fit range (mV·µs, both edges excluded)."""
     nbins: int
+    """Bins of the fitted histogram (counts)."""
     exclude_first_bin: bool
     message: str = ""
     bin_edges: np.ndarray = field(default_factory=lambda: np.zeros(0))
     """Histogram edges (mV·µs), for plots."""
     counts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
-    def curve(self, x: Any) -> Any:
-        """The fitted Gaussian at ``x`` (counts per bin)."""
-        return gaussian(x, self.amplitude, self.mean, self.sigma)
+    @property
+    def bin_width(self) -> float:
+        """Width of the fit's histogram bins (mV·µs; NaN without a histogram)."""
+        e = self.bin_edges
+        return float(e[-1] - e[0]) / (e.size - 1) if e.size >= 2 else math.nan
+
+    def curve(self, x: Any, bin_width: float | None = None) -> Any:
+        """The fitted Gaussian at ``x`` in counts per fit bin, or per bin of ``bin_width``
+        (mV·µs) when given: the same density, drawn over a histogram binned otherwise."""
+        y = gaussian(x, self.amplitude, self.mean, self.sigma)
+        return y if bin_width is None else y * (float(bin_width) / self.bin_width)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -167,4 +181,85 @@ def fit_area_histogram(
         message="" if ok else "fit parameters or covariance not finite, or mean off the histogram",
         bin_edges=edges,
         counts=counts,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# histograms as drawn, and the accounting of the areas
+
+PLOT_MIN_BINS = 5
+PLOT_MAX_BINS = 100
+
+
+def histogram_bins(values: Any, lo: int = PLOT_MIN_BINS, hi: int = PLOT_MAX_BINS) -> int:
+    """Bin count for drawing the finite ``values``: numpy's ``"auto"`` rule — the larger of
+    Sturges' ``⌈log2 n⌉ + 1`` and Freedman–Diaconis' ``⌈range / (2·IQR·n^(−1/3))⌉`` (Sturges
+    alone when the IQR is 0) — bounded to ``[lo, hi]`` (``lo`` for no or one distinct value).
+    Computed here rather than by ``np.histogram_bin_edges`` so that one far outlier cannot
+    ask for millions of edges before the bound applies."""
+    v = np.asarray(values, np.float64).reshape(-1)
+    v = v[np.isfinite(v)]
+    n = int(v.size)
+    span = float(v.max() - v.min()) if n else 0.0
+    if n < 2 or span <= 0.0:
+        return int(lo)
+    sturges = math.ceil(math.log2(n)) + 1
+    q25, q75 = np.percentile(v, (25.0, 75.0))
+    width = 2.0 * float(q75 - q25) * n ** (-1.0 / 3.0)
+    fd = math.ceil(span / width) if width > 0.0 else 0
+    return int(min(max(sturges, min(fd, hi), lo), hi))
+
+
+def display_histogram(
+    areas: Any, bin_cuts: tuple[float, float] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(counts, edges)`` of the finite areas strictly inside ``bin_cuts`` (all finite areas
+    when None), in :func:`histogram_bins` bins over their own range — the range of the fit's
+    histogram; empty arrays without areas."""
+    a = np.asarray(areas, np.float64).reshape(-1)
+    sel = a[np.isfinite(a)]
+    if bin_cuts is not None:
+        sel = sel[(sel > bin_cuts[0]) & (sel < bin_cuts[1])]
+    if sel.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    lo, hi = float(sel.min()), float(sel.max())
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    return np.histogram(sel, bins=histogram_bins(sel), range=(lo, hi))
+
+
+@dataclass(frozen=True)
+class AreaCounts:
+    """Where the areas of a histogram went: ``n_total`` = ``n_in_range`` + ``n_no_area`` +
+    ``n_below`` + ``n_above`` (counts)."""
+
+    n_total: int
+    n_in_range: int
+    """Finite and strictly inside the fit range (the fit's ``n_events``)."""
+    n_no_area: int
+    """NaN or infinite: no S2 area (window not known yet, or empty)."""
+    n_below: int
+    """At or below the fit range's low edge."""
+    n_above: int
+    """At or above the fit range's high edge."""
+
+    @property
+    def n_outside(self) -> int:
+        return self.n_total - self.n_in_range
+
+
+def area_counts(
+    areas: Any, bin_cuts: tuple[float, float], n_total: int | None = None
+) -> AreaCounts:
+    """Count the areas inside ``bin_cuts`` (mV·µs, strict, as :func:`fit_area_histogram`)
+    and, for the others, why they are not. ``n_total`` (e.g. a set's frames) above the
+    number of areas: the missing ones count as without an area."""
+    a = np.asarray(areas, np.float64).reshape(-1)
+    finite = a[np.isfinite(a)]
+    lo, hi = float(bin_cuts[0]), float(bin_cuts[1])
+    below = int(np.count_nonzero(finite <= lo))
+    above = int(np.count_nonzero(finite >= hi))
+    total = max(int(a.size), int(n_total) if n_total is not None else 0)
+    return AreaCounts(
+        total, int(finite.size) - below - above, total - int(finite.size), below, above
     )

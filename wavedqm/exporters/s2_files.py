@@ -3,18 +3,24 @@
 Per set, in ``OUT/<run>/<set>/`` (never in the data folder):
 
 - ``s2_areas.npy``: one S2 area per frame (float64 mV·µs, NaN for an empty window);
-- ``s2_results.json``: ``method``, ``params``, ``mean``, ``sigma``, ``ci95``, ``fit_success``,
-  ``set_metadata`` (the 13 keys of :func:`wavedqm.analysis.ratag.set_metadata`);
+- ``s2_results.json``: ``method``, ``params`` (:func:`s2_params_document`), ``mean``,
+  ``sigma``, ``ci95`` (mV·µs; 1.96 × standard error of the mean), ``fit_success``,
+  ``set_metadata`` (:func:`~wavedqm.analysis.ratag.set_metadata`): ``t_s1``/``_std``,
+  ``t_s2_start_mean``/``_std``, ``t_s2_end_mean``/``_std``, ``s2_duration_mean``/``_std``,
+  ``time_drift`` µs; ``drift_field``, ``EL_field`` V/cm; ``speed_drift`` mm/µs;
+  ``red_drift_field`` Td;
 - ``xray_areas.npy``: areas of the accepted X-ray events (float64 mV·µs);
-- ``xray_results.json``: ``set_id``, ``params``, ``n_events``, ``n_accepted``, ``n_rejected``,
-  ``events`` (``[{wf_id, accepted, reason, area}, ...]``, one line per event).
+- ``xray_results.json``: ``set_id``, ``params`` (:func:`xray_params_document`),
+  ``n_events``, ``n_accepted``, ``n_rejected`` (counts of frames), ``events``
+  (``[{wf_id, accepted, reason, area (mV·µs)}, ...]``, one line per event).
 
-Per run, in ``OUT/<run>/plots/``: ``{run_id}_xray_areas_combined.npy`` and
-``{run_id}_xray_metadata.json`` (``run_id``, ``n_areas``, ``sets``, ``mean``, ``std``).
+Per run, in ``OUT/<run>/plots/``: ``{run_id}_xray_areas_combined.npy`` (mV·µs),
+``{run_id}_xray_metadata.json`` (``run_id``, ``n_areas`` count, ``sets``, ``mean``, ``std``
+mV·µs) and ``{run_id}_calibration.json`` (:func:`calibration_document`).
 
-Every file is written atomically (temporary file + rename, :mod:`wavedqm.atomic`); NaN and
-infinities become ``null`` in JSON. :func:`load_s2area` reads a set back: the JSON + NPY pair,
-or the old NPY-only form (seed 001: fit fields ``None``). Nothing here computes physics.
+Every file is written atomically (:mod:`wavedqm.atomic`); NaN and infinities become ``null``
+in JSON. :func:`load_s2area` reads a set back: the JSON + NPY pair, or the old NPY-only form
+(seed 001: fit fields ``None``). Nothing here computes physics.
 """
 
 from __future__ import annotations
@@ -132,10 +138,8 @@ def write_s2_results(
     *,
     method: str = S2_METHOD,
 ) -> dict[str, Path]:
-    """``s2_areas.npy`` (every frame's area, mV·µs) and ``s2_results.json`` (fit and the set's
-    metadata), both atomic. ``params`` is the integration's parameters (``t_window``,
-    ``n_pedestal``, ``ma_window``, ``bs_threshold``, ``dt``, ...); ``set_metadata`` the 13
-    keys of :func:`wavedqm.analysis.ratag.set_metadata`."""
+    """``s2_areas.npy`` (every frame's area, mV·µs) and ``s2_results.json`` (fit, ``params``
+    as :func:`s2_params_document`, ``set_metadata``: units in the module's docstring), atomic."""
     set_out_dir = Path(set_out_dir)
     npy = write_npy(set_out_dir / S2_AREAS_FILE, areas)
     doc = s2_results_document(fit, params, set_metadata, method)
@@ -149,12 +153,10 @@ def write_s2_results(
 
 @dataclass(frozen=True, eq=False)
 class XrayEventLog:
-    """Every classified frame of a set, file by file (what xray_results.json lists).
-
-    Event ``i`` of file ``k`` is ``wf_id = f"{file_ids[k]}_ff{i}"`` (RaTag's FastFrame id);
+    """Every classified frame of a set, file by file (what xray_results.json lists). Event
+    ``i`` of file ``k`` is ``wf_id = f"{file_ids[k]}_ff{i}"`` (RaTag's FastFrame id);
     ``reason`` holds :class:`~wavedqm.kernels.s2.XrayReason` codes (−1: not classified) and
-    ``area`` the drift-window areas (mV·µs, NaN where unusable), both over all files in order.
-    """
+    ``area`` the drift-window areas (mV·µs, NaN where unusable), both over all files in order."""
 
     file_ids: Sequence[str]
     frames_per_file: Sequence[int]
@@ -219,8 +221,7 @@ _REASON_JSON = {
 
 
 def _event_lines(log: XrayEventLog) -> Any:
-    """One compact JSON object per event, without a per-event ``json.dumps`` (1e6 events in
-    about a second)."""
+    """One compact JSON object per event, no per-event ``json.dumps`` (1e6 events/s)."""
     reason = np.asarray(log.reason).astype(np.int64)
     area = np.asarray(log.area, np.float64)
     fixed = {
@@ -296,8 +297,8 @@ def write_run_xray(
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """``{run_id}_xray_areas_combined.npy`` (the accepted X-ray areas of every set, mV·µs)
-    and ``{run_id}_xray_metadata.json`` (``run_id``, ``n_areas``, ``sets``, ``mean``, ``std``
-    of the areas — plain mean and population std as RaTag; ``null`` without areas). ``extra``
+    and ``{run_id}_xray_metadata.json`` (``run_id``, ``n_areas`` count, ``sets``, ``mean``,
+    ``std`` mV·µs: plain mean and population std as RaTag; ``null`` without areas). ``extra``
     keys are appended after the seed's keys."""
     plots_dir = Path(plots_dir)
     a = np.asarray(areas, np.float64).reshape(-1)
@@ -316,8 +317,8 @@ def write_run_xray(
 
 
 def write_run_calibration(plots_dir: Path, run_id: str, document: Mapping[str, Any]) -> Path:
-    """``{run_id}_calibration.json``: the run's X-ray fit, g_S2, per-set recombination and
-    normalised S2, diffusion fits (not in seed 000: an addition beside its files)."""
+    """``{run_id}_calibration.json`` (:func:`calibration_document`; not in seed 000: an
+    addition beside its files)."""
     return atomic_write_json(Path(plots_dir) / run_calibration_file(run_id), jsonable(document))
 
 
@@ -328,16 +329,15 @@ def write_run_calibration(plots_dir: Path, run_id: str, document: Mapping[str, A
 @dataclass
 class S2Areas:
     """A set's S2 areas and fit, as read back from ``OUT/<run>/<set>/`` (RaTag's S2Areas).
-
     ``params`` holds the JSON ``params`` with ``set_metadata`` added under that key, so
-    ``s2.params["set_metadata"]["t_s2_start_mean"]`` works as in the seed's notebooks.
-    """
+    ``s2.params["set_metadata"]["t_s2_start_mean"]`` works as in the seed's notebooks."""
 
     areas: np.ndarray
     """float64 mV·µs, one per frame."""
     mean: float | None = None
     sigma: float | None = None
     ci95: float | None = None
+    """``mean``, ``sigma``, ``ci95``: mV·µs (None in the old form)."""
     fit_success: bool | None = None
     method: str = OLD_FORM_METHOD
     params: dict[str, Any] = field(default_factory=dict)
@@ -350,12 +350,10 @@ class S2Areas:
 
 
 def load_s2area(set_out_dir: str | Path) -> S2Areas:
-    """Read a set's ``s2_areas.npy`` and, when present, ``s2_results.json``.
-
-    The old NPY-only form gives ``mean``/``sigma``/``ci95``/``fit_success`` None and
-    ``method = "loaded_from_npy"``. ``FileNotFoundError`` without ``s2_areas.npy``;
-    ``ValueError`` for an unreadable JSON.
-    """
+    """Read a set's ``s2_areas.npy`` and, when present, ``s2_results.json``. The old NPY-only
+    form gives ``mean``/``sigma``/``ci95``/``fit_success`` None and ``method =
+    "loaded_from_npy"``. ``FileNotFoundError`` without ``s2_areas.npy``; ``ValueError`` for
+    an unreadable JSON."""
     set_out_dir = Path(set_out_dir)
     areas = np.load(set_out_dir / S2_AREAS_FILE, allow_pickle=False)
     results_path = set_out_dir / S2_RESULTS_FILE
@@ -398,9 +396,13 @@ def s2_params_document(
     rerun_tolerance_us: float,
     constants: RunConstants,
 ) -> dict[str, Any]:
-    """``params`` of s2_results.json: the integration's inputs (``t_window`` µs,
-    ``n_pedestal``, ``ma_window`` samples, ``bs_threshold`` mV, ``dt`` µs, ...), the fit's
-    settings, the timing thresholds, the set's voltages (V) and the run constants."""
+    """``params`` of s2_results.json: ``t_window`` [start, end] µs, ``n_pedestal`` and
+    ``ma_window`` samples, ``bs_threshold`` mV, ``dt`` µs, ``polarity`` ±1, ``n_frames``,
+    ``n_files`` counts, ``window_sigma`` [before, after] σ, ``rerun_tolerance_us`` µs;
+    ``fit``: ``bin_cuts`` mV·µs, ``nbins``, ``n_events`` counts, ``amplitude`` counts per bin;
+    ``timing``: ``n_pedestal_timing`` samples, ``s1_threshold_mv``, ``s2_threshold_mv``,
+    ``s2_clip_mv`` mV, ``s2_search_drift_fraction`` (of t_drift), ``s1_frames_used``,
+    ``s2_frames`` counts; ``gate_v``, ``anode_v`` V; ``run_constants`` (bar, K, cm, eV, keV)."""
     fit = result.ion_fit
     return {
         "t_window": None if result.window_us is None else list(result.window_us),
@@ -435,8 +437,10 @@ def s2_params_document(
 
 
 def xray_params_document(result: SetResult, params: S2Params, dt_us: float) -> dict[str, Any]:
-    """``params`` of xray_results.json: the set's S1 time and S2 start (µs), the X-ray cuts,
-    the reason counts and the set's own X-ray fit."""
+    """``params`` of xray_results.json: ``t_s1``, ``t_s2_start`` µs; the cuts ``bs_threshold``
+    mV, ``max_area_s1``, ``max_area_s2`` mV (sums of samples, not × dt), ``min_s1_sep``,
+    ``min_s2_sep`` µs, ``min_xray_area`` mV·µs; ``ma_window``, ``n_pedestal`` samples; ``dt``
+    µs; ``reasons`` counts; ``fit`` (mean, sigma, ci95 mV·µs; the rest as s2_results')."""
     return {
         "t_s1": result.s1.t_s1,
         "t_s2_start": result.windows.start.median,
@@ -466,8 +470,12 @@ RECOMBINATION_KEYS = (
 
 
 def calibration_document(rr: RunResult, constants: RunConstants) -> dict[str, Any]:
-    """``{run_id}_calibration.json``: X-ray fit, g_S2, per set the drift field (V/cm), ion
-    mean and CI (mV·µs) and recombination, and the diffusion fits."""
+    """``{run_id}_calibration.json``: ``xray_fit`` (mV·µs); ``calibration``: ``a_xray``,
+    ``a_xray_ci95`` mV·µs, ``n_e_expected`` electrons, ``g_s2`` mV·µs per electron; ``sets``:
+    ``drift_field`` V/cm, ``ion_mean``, ``ion_ci95`` mV·µs, ``n_e_measured(_err)`` electrons,
+    ``r(_err)`` and ``normalised_s2(_err)`` dimensionless; ``diffusion``: ``sigma2_obs`` µs²,
+    ``drift_time_us`` µs, ``td_over_vd2`` µs³/mm², ``e_over_p`` V·cm⁻¹·bar⁻¹, per fit
+    ``slope`` (µs² per x unit) ± ``slope_err``, ``intercept`` ± ``intercept_err`` µs²."""
     per_set = []
     rec = rr.recombination
     for i, name in enumerate(rr.sets):
