@@ -36,8 +36,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 def _metadata() -> dict[str, float | None]:
     s1 = R.S1Stats(-1.0, 0.01, 100, 98)
-    spread = R.Spread(12.0, 11.5, 12.5, 90)
-    windows = R.S2WindowStats(spread, R.Spread(20.0, 19.0, 21.0, 90), spread, 12.2, 95)
+    spread = R.WindowSpread(12.0, 11.5, 12.5, 90)
+    windows = R.S2WindowStats(spread, R.WindowSpread(20.0, 19.0, 21.0, 90), spread, 12.2, 95)
     physics = R.set_physics(R.parse_set_name("FieldScan_Gate0200_Anode2100"))
     return R.set_metadata(s1, windows, physics)
 

@@ -42,8 +42,8 @@ def _set_areas(rng: np.random.Generator) -> np.ndarray:
 
 def _metadata() -> dict[str, float | None]:
     s1 = R.S1Stats(-1.0, 0.01, 100, 98)
-    spread = R.Spread(12.0, 11.5, 12.5, 90)
-    windows = R.S2WindowStats(spread, R.Spread(20.0, 19.0, 21.0, 90), spread, 12.2, 95)
+    spread = R.WindowSpread(12.0, 11.5, 12.5, 90)
+    windows = R.S2WindowStats(spread, R.WindowSpread(20.0, 19.0, 21.0, 90), spread, 12.2, 95)
     return R.set_metadata(s1, windows, R.set_physics(R.parse_set_name(SET)))
 
 

@@ -5,7 +5,7 @@ Pure functions and dataclasses, no I/O (spec: ratag-s2.md). Units: µs throughou
 
 - :func:`s1_statistics` — the set's S1 time (mode of the per-frame S1 times) ± std
   (:class:`S1Stats`).
-- :func:`s2_window_statistics` — median and 16/84% spread (:class:`Spread`) of S2 start, end
+- :func:`s2_window_statistics` — median and 16/84% spread (:class:`WindowSpread`) of S2 start, end
   and duration after their range cuts (:class:`S2WindowStats`).
 - :func:`integration_window` — the S2 integration window ``[start − 1σ, end + 0.5σ]``.
 - :func:`set_metadata` — the 13 ``set_metadata`` keys (S1, S2 window, fields and transport).
@@ -77,7 +77,7 @@ def s1_statistics(
 
 
 @dataclass(frozen=True)
-class Spread:
+class WindowSpread:
     """Median and 16/84% quantiles of one timing quantity (µs) after its range cut."""
 
     median: float
@@ -96,9 +96,9 @@ class Spread:
 class S2WindowStats:
     """S2 start, end and duration of a set (µs); NaN when too few frames pass the cuts."""
 
-    start: Spread
-    end: Spread
-    duration: Spread
+    start: WindowSpread
+    end: WindowSpread
+    duration: WindowSpread
     expected_start_us: float
     """t_s1 + t_drift, the reference of the range cuts."""
     n_frames: int
@@ -122,12 +122,12 @@ class S2WindowStats:
         return out
 
 
-def _spread(values: np.ndarray, lo: float, hi: float, min_events: int) -> Spread:
+def _spread(values: np.ndarray, lo: float, hi: float, min_events: int) -> WindowSpread:
     kept = values[(values >= lo) & (values <= hi)]
     if kept.size < max(1, min_events):
-        return Spread(math.nan, math.nan, math.nan, int(kept.size))
+        return WindowSpread(math.nan, math.nan, math.nan, int(kept.size))
     p16, p50, p84 = np.percentile(kept, [16.0, 50.0, 84.0])
-    return Spread(float(p50), float(p16), float(p84), int(kept.size))
+    return WindowSpread(float(p50), float(p16), float(p84), int(kept.size))
 
 
 def s2_window_statistics(
