@@ -94,8 +94,8 @@ class WatchConfig:
     max_stalls: int = C.MAX_FILE_STALLS
     """Stalls of one file (then restarts) before it is failed as ``stalled``."""
     max_attempts: int = C.MAX_FILE_ATTEMPTS
-    """Starts of a file's processing that never ended (crash, kill) before the file is
-    failed as ``stalled`` rather than tried again."""
+    """Starts of a file's processing that ended with no trace (kill -9, OOM killer) after
+    which it waits behind the other waiting files; never failed for them."""
 
 
 @dataclass(frozen=True)

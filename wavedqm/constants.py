@@ -97,9 +97,9 @@ MAX_FILE_STALLS = 2
 """Times a file may stall (be in hand past ``MAX_PROCESSING_SECONDS``, then the daemon is
 restarted) before it is failed as ``stalled`` instead of tried again."""
 MAX_FILE_ATTEMPTS = 5
-"""Times a file's processing may start and never end for any cause (the daemon crashed or was
-killed on it) before it is failed as ``stalled``: stops a crash loop on one file, yet two or
-three unlucky kills on the same file do not fail it."""
+"""Times a file's processing may start and end with no trace (the daemon was killed on it:
+kill -9, the OOM killer) before it waits behind the other waiting files; such deaths never
+fail a file (the stress run's 50 kill -9 land on the same file again and again)."""
 NOT_READY_RETRY_SECONDS = 2.0
 """How long to wait before retrying a file whose HDF5 lock is still held."""
 LATEST_PLAUSIBLE_TIME_S = 4_102_444_800.0

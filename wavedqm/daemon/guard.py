@@ -2,9 +2,10 @@
 the daemon, so that one bad file cannot take the service down again and again.
 
 - Before ``handle`` the ledger marks the file in progress (:meth:`FileGuard.admit`); the mark
-  is cleared with its result. A file whose processing already started ``watch.max_attempts``
-  times without ending, or that stalled ``watch.max_stalls`` times, is not tried again: the
-  service records it failed with reason ``stalled``.
+  is cleared with its result. A file that stalled ``watch.max_stalls`` times is not tried
+  again: the service records it failed with reason ``stalled``. A file on which the daemon
+  died ``watch.max_attempts`` times without a trace (``kill -9``, the OOM killer) waits
+  behind the other waiting files, and is never failed for it.
 - A file in hand longer than ``watch.max_processing_seconds`` is *stalled*
   (:meth:`FileGuard.stalled`): the service reports unhealthy (``/healthz`` 503, the systemd
   watchdog withheld, so systemd restarts it) and :meth:`FileGuard.check` counts one stall in
@@ -36,7 +37,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from wavedqm.config import WatchConfig
 from wavedqm.daemon.ledger import FileKey, Ledger
@@ -61,6 +62,15 @@ class Stall:
     path: Path
     seconds: float
     """How long it has been in hand (s)."""
+
+
+@dataclass(frozen=True)
+class Admission:
+    """:meth:`FileGuard.admit`'s answer: ``go`` (hand it over), ``defer`` (the waiting files
+    first) or ``fail`` (recorded failed as ``stalled``), and why (empty for ``go``)."""
+
+    verdict: Literal["go", "defer", "fail"]
+    why: str
 
 
 @dataclass(frozen=True)
@@ -141,25 +151,32 @@ class FileGuard:
 
     # -- one file --------------------------------------------------------------------------
 
-    def admit(self, key: FileKey) -> str | None:
-        """Mark ``key`` in progress (one more start) and return None; or, if it must not be
-        tried again, leave the ledger as it is and return why (for the ``stalled`` failure).
-        Raises ``sqlite3.Error`` if the ledger cannot be read or written."""
+    def admit(self, key: FileKey, *, others_waiting: bool) -> Admission:
+        """Whether to hand ``key`` over now (:class:`Admission`); on ``go`` the ledger holds
+        one more start of it. Raises ``sqlite3.Error`` if the ledger cannot be used.
+
+        Only evidence fails a file: ``watch.max_stalls`` stalls (in hand past the limit, or
+        the daemon died on it leaving stacks). Starts that ended with no trace at all
+        (``kill -9``, the OOM killer, a power cut) are not the file's fault as far as anyone
+        can tell: after ``watch.max_attempts`` of them the file only waits behind the files
+        that are waiting (``defer``), so that it cannot block them, and is tried again when
+        none is; it is never failed for them (a crash loses nothing)."""
         w = self.watch
         starts, stalls = self.ledger.pending(key)
-        if stalls < w.max_stalls and starts < w.max_attempts:
-            self.ledger.begin(key)
-            return None
         if stalls >= w.max_stalls:
-            what = (f"it was still in hand after watch.max_processing_seconds = "
-                    f"{w.max_processing_seconds:g} s, or the daemon died on it, on {stalls} "
-                    f"of its {starts} starts")  # fmt: skip
-        else:
-            what = (f"its processing started {starts} times and never ended (the daemon "
-                    "crashed or was killed on it each time)")  # fmt: skip
-        return (f"{key.path}: {what}; not tried again (expected a result within "
-                f"{w.max_processing_seconds:g} s): run `wavedqm process` on it by hand "
-                "to investigate")  # fmt: skip
+            return Admission("fail", (
+                f"{key.path}: it was still in hand after watch.max_processing_seconds = "
+                f"{w.max_processing_seconds:g} s, or the daemon died on it leaving its stacks, "
+                f"on {stalls} of its {starts} starts; not tried again (expected a result within "
+                f"{w.max_processing_seconds:g} s): run `wavedqm process` on it by hand to "
+                "investigate"))  # fmt: skip
+        if starts >= w.max_attempts and others_waiting:
+            return Admission("defer", (
+                f"{key.path}: its processing started {starts} times and the daemon died "
+                "each time without a trace (kill -9, out of memory?); the files waiting go "
+                "first"))  # fmt: skip
+        self.ledger.begin(key)
+        return Admission("go", "")
 
     def enter(self, key: FileKey) -> None:
         """The file is being handed over: start its clock, name it in ``hang.trace``, arm

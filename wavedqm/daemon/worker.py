@@ -182,17 +182,25 @@ class WorkerThread:
 
     def _begin(self, key: FileKey) -> bool:
         """Mark the file in progress before ``handle`` (:meth:`FileGuard.admit`). False if
-        it must not be tried again (then recorded failed as ``stalled``) or the ledger cannot
+        it must not be tried again (then recorded failed as ``stalled``), must wait behind
+        the queued files (tried again after ``not_ready_retry_seconds``), or the ledger cannot
         be written (then retried later like any output error)."""
         assert self._guard is not None
         try:
-            why = self._guard.admit(key)
+            admission = self._guard.admit(key, others_waiting=not self._queue.empty())
         except sqlite3.Error as e:
             self._output_failed(key.path, OutputError(self.ledger.path, str(e)))
             return False
-        if why is None:
+        if admission.verdict == "go":
             return True
-        self._finish(key, "failed", REASON_STALLED, 0.0, error=why)
+        if admission.verdict == "defer":
+            with self._lock:
+                self._retry[key.path] = time.monotonic() + self.not_ready_retry_seconds
+            wait = self.not_ready_retry_seconds
+            self._event("file_deferred", level="warning", path=str(key.path),
+                        why=admission.why, retry_in_seconds=wait)  # fmt: skip
+            return False
+        self._finish(key, "failed", REASON_STALLED, 0.0, error=admission.why)
         return False
 
     def _output_failed(self, path: Path, e: OutputError) -> None:
