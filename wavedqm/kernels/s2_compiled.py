@@ -9,33 +9,17 @@ travel in the frame tuple ``g = (exact, sgk, S_p, p, ped, kw)`` of :func:`_frame
 are integers ``T`` in exact mode and mV otherwise (see "Numerics and exactness" in
 :mod:`wavedqm.kernels.s2`).
 
-- :func:`_first_above`: binary search in the sample times (µs);
-- :func:`_window_sum`, :func:`_test`, :func:`_frame`, :func:`_sum_above`: the window sum of
-  one moving-average output, the threshold test of a window sum, a frame's pedestal (raw
-  units), the X-ray sums of the samples above threshold (a sum of mV samples);
-- :func:`_block_class`, :func:`_sum_of_window_sums`: block skipping over :data:`_BLOCK`
-  outputs;
-- :func:`_scan`: the first/last sample index at which the moving average of the whole frame
-  passes a threshold (pass 1: S2 start/end);
-- :func:`_visit`, :func:`_smoothed_window`: the moving average of a window with values below
-  a threshold zeroed: its sum and first/last values (mV, for the trapezoid rule) and the
-  first/last output above 0 (pass 2: S2 and X-ray areas).
+The primitives: a binary search in the sample times (:func:`_first_above`); window sums and
+their threshold test, a frame's pedestal, the X-ray sums (:func:`_window_sum`, :func:`_test`,
+:func:`_frame`, :func:`_sum_above`); block skipping (:func:`_block_class`,
+:func:`_sum_of_window_sums`); the S2 start/end search of pass 1 (:func:`_scan`); the
+smoothed-window integral of pass 2 (:func:`_visit`, :func:`_smoothed_window`). The moving
+average is exactly ``np.convolve(x, np.ones(w) / w, mode="same")``.
 
-The moving average is exactly ``np.convolve(x, np.ones(w) / w, mode="same")`` (see
-:mod:`wavedqm.kernels.s2`).
-
-The compiled per-frame loops of the two passes are at the end of this module (numba,
-``parallel=True``: frames spread over threads with ``prange``):
-
-- :func:`_pass1`: per frame, the pedestal (mean, mV) and noise (population std, mV) of the
-  first ``p`` samples, the S1 time (µs; NaN: none) and the S2 start/end (µs; NaN: none);
-- :func:`_pass2`: per frame, the S2 area of a window of samples (mV·µs, trapezoid × ``dt``)
-  and the X-ray classification: drift-window area (mV·µs) and int8
-  :class:`~wavedqm.xray_reasons.XrayReason` code.
-
-They write into the output arrays allocated by the Python wrappers
-(:func:`~wavedqm.kernels.s2.frame_features`, :func:`~wavedqm.kernels.s2.area_pass`), which
-also turn every threshold into its argument here (:mod:`wavedqm.kernels.s2_prep`).
+The per-frame loops, at the end (``parallel=True``, frames spread over threads with
+``prange``): :func:`_pass1` (pedestal and noise, mV; S1 time, S2 start/end, µs) and
+:func:`_pass2` (S2 area, mV·µs; X-ray area and :class:`~wavedqm.xray_reasons.XrayReason`),
+into arrays the wrappers of :mod:`wavedqm.kernels.s2` allocate (thresholds via ``s2_prep``).
 
 One module on purpose: numba's cache (``cache=True``) checks a compiled function against the
 file it is defined in only, so the loops and the primitives compiled into them must share a
