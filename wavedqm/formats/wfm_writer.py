@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from wavedqm.formats.wfm import (
+from wavedqm.formats.wfm_layout import (
     BYTES_TO_EOF_BASE,
     CHECKSUM_BYTES,
     CURVE_RECORD_BYTES,
