@@ -35,15 +35,16 @@ sys.path.insert(0, str(REPO))
 
 
 class Blocking:
-    """A ``handle`` that blocks on files named ``poison*`` until released."""
+    """A ``handle`` that blocks on files whose name starts with ``prefix`` until released."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "poison") -> None:
+        self.prefix = prefix
         self.release = threading.Event()
         self.calls: list[Path] = []
 
     def __call__(self, path: Path, completed_at: float) -> None:
         self.calls.append(path)
-        if path.name.startswith("poison"):
+        if path.name.startswith(self.prefix):
             self.release.wait(30)
 
 
@@ -142,20 +143,11 @@ def test_a_file_that_stalled_too_often_is_failed_without_a_try(tmp_path):
     assert rows[str(good)]["status"] == "ok"
 
 
-class Gated(Blocking):
-    """Blocks on files named ``gate*`` (the others pass)."""
-
-    def __call__(self, path: Path, completed_at: float) -> None:
-        self.calls.append(path)
-        if path.name.startswith("gate"):
-            self.release.wait(30)
-
-
 def test_traceless_deaths_defer_a_file_behind_the_waiting_ones_and_never_fail_it(tmp_path):
     """Five kill -9 on the same file (no stacks: not its fault as far as anyone can tell):
     the files waiting go first, then it is processed; it is never failed."""
     cfg = make_cfg(tmp_path)
-    handle, events = Gated(), Events()
+    handle, events = Blocking(prefix="gate"), Events()
     with running(cfg, handle, on_event=events, not_ready_retry_seconds=0.3) as svc:
         gate = publish(tmp_path / "daq", "gate.FLOW.hdf5", b"x" * 1000)
         assert wait_until(lambda: gate in handle.calls, 5)
