@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from wavedqm import constants as C
 from wavedqm.analysis.channels import (
     ChannelMap,
     default_channel_status,
@@ -137,7 +138,7 @@ def test_read_errors_name_file_row_and_expectation(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"row 1, column 1: '' is not a number"):
         read_channel_status(path, 8, 64)
 
-    for bad in ("7", "0.5"):
+    for bad in ("8", "-2", "0.5"):  # 0..7 are codes (bits 1, 2, 4), -1 inactive
         rows = [r.copy() for r in good]
         rows[1][1] = bad
         path.write_text(_csv(rows))
@@ -165,3 +166,12 @@ def test_write_is_atomic_and_round_trips(tmp_path: Path) -> None:
     assert path.stat().st_mode & 0o777 == 0o644
     with pytest.raises(ValueError, match="shape"):
         write_channel_status(path, status.reshape(-1))
+
+
+def test_status_bits_known_noisy_combines_with_dead_and_baseline() -> None:
+    from wavedqm.analysis.channels import has_status_bit
+
+    codes = np.array([-1, 0, 1, 2, 3, 4, 5, 6, 7])
+    assert has_status_bit(codes, C.STATUS_KNOWN_DEAD).tolist() == [0, 0, 1, 0, 1, 0, 1, 0, 1]
+    assert has_status_bit(codes, C.STATUS_KNOWN_BASELINE).tolist() == [0, 0, 0, 1, 1, 0, 0, 1, 1]
+    assert has_status_bit(codes, C.STATUS_KNOWN_NOISY).tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1]

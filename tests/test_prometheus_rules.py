@@ -100,6 +100,11 @@ def test_the_expected_alerts_exist() -> None:
         "WavedqmVoxelDeadRegion",
         "WavedqmShotChannelFlagged",
         "WavedqmFileStalled",
+        "WavedqmS2FitFailed",
+        "WavedqmS2MeanJump",
+        "WavedqmS2SetStalled",
+        "WavedqmQualityError",
+        "WavedqmQualityChannelsFailing",
     }
 
 
@@ -112,7 +117,9 @@ def test_every_alert_has_severity_and_crew_annotations(rule: dict[str, Any]) -> 
         assert str(annotations.get(key, "")).strip(), f"{rule['alert']} lacks {key}"
     # one line the crew can act on: what to check and whom to call
     assert "\n" not in annotations["runbook"].strip()
-    assert re.search(r"(LRS|charge-readout|pulsed-diagnostics) expert", annotations["runbook"])
+    assert re.search(
+        r"(LRS|charge-readout|pulsed-diagnostics|xenon-TPC) expert", annotations["runbook"]
+    )
     assert "for" in rule, f"{rule['alert']} has no explicit for:"
     if PER_CHANNEL_METRICS.search(rule["expr"]):
         for label in ("adc", "channel"):
@@ -199,10 +206,95 @@ def _broken_copy(tmp_path: Path, old: str, new: str) -> list[Path]:
             "wavedqm_shot_flag_streak\n          >= on",
             "wavedqm_shot_flag_streak + 1\n          >= on",
         ),
+        # a set with too few frames for a fit (fit_ok 0, nothing counted) must not page
+        (
+            "WavedqmS2FitFailed",
+            "increase(wavedqm_s2_fits_failed_total[30m]) > 0\n          and\n          ",
+            "",
+        ),
+        # ... and a good fit must resolve it
+        ("WavedqmS2FitFailed", "\n          and\n          wavedqm_s2_fit_ok == 0", ""),
+        # the limit is 5 standard errors, and a jump down counts as much as one up
+        (
+            "WavedqmS2MeanJump",
+            "abs(wavedqm_s2_mean_shift_std_errors) > 5",
+            "abs(wavedqm_s2_mean_shift_std_errors) > 4",
+        ),
+        (
+            "WavedqmS2MeanJump",
+            "abs(wavedqm_s2_mean_shift_std_errors) > 5",
+            "wavedqm_s2_mean_shift_std_errors > 5",
+        ),
+        # the scan's previous sets stop getting files by design
+        (
+            "WavedqmS2SetStalled",
+            "\n          and (\n            wavedqm_s2_last_file_timestamp_seconds\n"
+            "              == on(job, instance) group_left()\n"
+            "            max by (job, instance) (wavedqm_s2_last_file_timestamp_seconds)\n"
+            "          )",
+            "",
+        ),
+        # a fast cadence's short pause is not a stop
+        (
+            "WavedqmS2SetStalled",
+            "and (time() - wavedqm_s2_last_file_timestamp_seconds > 300)",
+            "and (time() - wavedqm_s2_last_file_timestamp_seconds > 0)",
+        ),
+        # files waiting in wavedqm: late, not stalled
+        ("WavedqmS2SetStalled", "\n          and on(job, instance) wavedqm_queue_files == 0", ""),
+        # a known-noisy channel (status-CSV bit 4) must not page
+        (
+            "WavedqmQualityError",
+            "wavedqm_channel_quality_status >= 2\n"
+            "          unless on(job, instance, adc, channel)\n"
+            "          wavedqm_channel_alert_masked == 1",
+            "wavedqm_channel_quality_status >= 2",
+        ),
+        (
+            "WavedqmNoiseHigh",
+            "offset 15m)\n          unless on(job, instance, adc, channel)\n"
+            "          wavedqm_channel_alert_masked == 1",
+            "offset 15m)",
+        ),
+        # a warning is not an error
+        (
+            "WavedqmQualityError",
+            "wavedqm_channel_quality_status >= 2",
+            "wavedqm_channel_quality_status >= 1",
+        ),
+        # "not enough data" (-1) must not page either
+        (
+            "WavedqmQualityError",
+            "wavedqm_channel_quality_status >= 2",
+            "wavedqm_channel_quality_status != 0",
+        ),
+        # the limit is the daemon's, not a fixed number
+        (
+            "WavedqmQualityChannelsFailing",
+            "> on(job, instance) group_left()\n          wavedqm_quality_channels_failing_limit",
+            "> 0.5",
+        ),
     ],
     ids=[
-        "dead>=3", "dead>=1", "no-files-ignores-config", "baseline-nan", "noise-no-floor",
-        "voxel-no-statistics-gate", "shot-streak-off-by-one",
+        "dead>=3",
+        "dead>=1",
+        "no-files-ignores-config",
+        "baseline-nan",
+        "noise-no-floor",
+        "voxel-no-statistics-gate",
+        "shot-streak-off-by-one",
+        "s2-fit-ignores-frames",
+        "s2-fit-never-resolves",
+        "s2-jump-limit-4",
+        "s2-jump-up-only",
+        "s2-stalled-any-set",
+        "s2-stalled-no-floor",
+        "s2-stalled-ignores-queue",
+        "quality-ignores-mask",
+        "noise-ignores-mask",
+        "quality-warning-pages",
+        "quality-not-enough-pages",
+        "quality-fixed-limit",
     ],
 )
 def test_unit_tests_catch_a_broken_rule(tmp_path: Path, alert: str, old: str, new: str) -> None:

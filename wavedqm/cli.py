@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from wavedqm import __version__, cli_reprocess, cli_voxels
+from wavedqm import __version__, cli_reference, cli_reprocess, cli_voxels
 from wavedqm.config import Config, load_config, parse_listen
 from wavedqm.errors import ConfigError, FileNotReady, InputFileError, UsageError
 from wavedqm.logs import configure_logging, get_logger
@@ -142,8 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = sub.add_parser("inspect", help="what a file holds")
     inspect.add_argument("file", metavar="FILE")
     inspect.add_argument("--json", action="store_true", help="machine-readable output")
-    cli_voxels.add_parser(sub)
-    cli_reprocess.add_parser(sub)
+    for module in (cli_voxels, cli_reprocess, cli_reference):
+        module.add_parser(sub)
     return parser
 
 
@@ -472,6 +472,7 @@ COMMANDS = {
     "inspect": cmd_inspect,
     "voxels": lambda args: cli_voxels.run(args),
     "reprocess": lambda args: cli_reprocess.run(args),
+    "reference": lambda args: cli_reference.run(args),
 }
 
 

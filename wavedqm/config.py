@@ -42,6 +42,12 @@ from wavedqm.config_sections import (
     ProcessorsConfig as ProcessorsConfig,
 )
 from wavedqm.config_sections import (
+    QualityConfig as QualityConfig,
+)
+from wavedqm.config_sections import (
+    QualityTestConfig as QualityTestConfig,
+)
+from wavedqm.config_sections import (
     ReaderConfig as ReaderConfig,
 )
 from wavedqm.config_sections import (
@@ -96,6 +102,7 @@ class Config:
     processors: ProcessorsConfig = field(default_factory=ProcessorsConfig)
     charge: ChargeConfig = field(default_factory=ChargeConfig)
     shots: ShotsConfig = field(default_factory=ShotsConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
 
     def with_overrides(self, **sections: dict[str, Any]) -> Config:
         """A copy with ``section={key: value}`` applied; ``None`` values are ignored."""
@@ -191,6 +198,42 @@ def _build(cls: type, raw: dict[str, Any], section: str) -> Any:
     return obj
 
 
+def _validate_quality(obj: QualityConfig) -> None:
+    if obj.reference and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", obj.reference):
+        raise ConfigError(
+            f"quality.reference: {obj.reference!r} (expected a reference name: letters, "
+            "digits, '.', '_', '-')"
+        )
+    lo, hi = obj.channels_failing
+    if not 0 <= lo <= hi:
+        raise ConfigError(
+            f"quality.channels_failing: {[lo, hi]} (expected [warning, error], 0 <= warning "
+            "<= error)"
+        )
+    for name, test in obj.tests.items():
+        where = f"quality.tests.{name}"
+        if test.quantity not in C.QUALITY_QUANTITIES:
+            raise ConfigError(
+                f"{where}.quantity: {test.quantity!r} (expected one of: "
+                f"{', '.join(C.QUALITY_QUANTITIES)})"
+            )
+        rate = test.quantity in ("clipped", "negative")
+        kinds = C.QUALITY_RATE_KINDS if rate else C.QUALITY_KINDS
+        if test.kind not in kinds:
+            raise ConfigError(
+                f"{where}.kind: {test.kind!r} (expected for {test.quantity} one of: "
+                f"{', '.join(kinds)})"
+            )
+        (wl, wh), (el, eh) = test.warning, test.error
+        if not (el <= wl <= wh <= eh):
+            raise ConfigError(
+                f"{where}: warning {[wl, wh]} must lie inside error {[el, eh]} "
+                "(ok inside warning, warning inside error, error outside)"
+            )
+        if test.min_events < 1:
+            raise ConfigError(f"{where}.min_events: {test.min_events} (expected at least 1)")
+
+
 def _validate_charge(obj: ChargeConfig) -> None:
     if min(obj.voxel_size_cm) <= 0:
         raise ConfigError(f"charge.voxel_size_cm: {list(obj.voxel_size_cm)} (expected > 0)")
@@ -244,6 +287,8 @@ def _validate(obj: Any, section: str) -> None:
         _validate_charge(obj)
     if isinstance(obj, ShotsConfig):
         _validate_shots(obj)
+    if isinstance(obj, QualityConfig):
+        _validate_quality(obj)
     if isinstance(obj, MetricsConfig):
         parse_listen(obj.listen)
     if isinstance(obj, OutputConfig) and obj.drawing_processes < 0:

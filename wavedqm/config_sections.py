@@ -253,6 +253,39 @@ class ShotsConfig:
 
 
 @dataclass(frozen=True)
+class QualityTestConfig:
+    """``[quality.tests.<name>]``: one quality test of the light channels against the reference
+    (``constants.QUALITY_KINDS`` says what each kind's value is)."""
+
+    quantity: str = ""
+    """``baseline`` | ``noise`` (ADC16 distributions) | ``clipped`` | ``negative`` (fractions)."""
+    kind: str = ""
+    warning: tuple[float, float] = (-C.INF, C.INF)
+    """Ok inside this interval (value units: ADC16, ratio, σ, p-value, D, χ²/ndf)."""
+    error: tuple[float, float] = (-C.INF, C.INF)
+    """A warning inside this one (it holds ``warning``), an error outside."""
+    min_events: int = C.QUALITY_MIN_EVENTS
+    """Fewer valid events in the file or the reference: "not enough data"."""
+
+
+def _default_quality_tests() -> dict[str, QualityTestConfig]:
+    return {name: QualityTestConfig(**spec) for name, spec in C.QUALITY_DEFAULT_TESTS.items()}  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class QualityConfig:
+    """Quality tests of each light file against a reference run (``wavedqm reference``)."""
+
+    reference: str = ""
+    """The reference's name (``STATE/references/<name>.h5``); empty: the one ``wavedqm
+    reference use`` chose; none chosen: no quality tests."""
+    tests: dict[str, QualityTestConfig] = field(default_factory=_default_quality_tests)
+    """The tests (a ``[quality.tests.<name>]`` table replaces the whole default set)."""
+    channels_failing: tuple[float, float] = C.QUALITY_CHANNELS_FAILING
+    """Fraction of monitored channels with an error: warning above the first, error above."""
+
+
+@dataclass(frozen=True)
 class ProcessorsConfig:
     """Which processors run (``wavedqm.processors.registry``): all registered ones but these."""
 

@@ -47,6 +47,10 @@ STATUS_GOOD = 0
 STATUS_KNOWN_DEAD = 1
 STATUS_KNOWN_BASELINE = 2
 STATUS_KNOWN_BOTH = 3
+STATUS_KNOWN_NOISY = 4
+"""Known noisy (an extension of the old tool's codes, a bit like 1 and 2: 5 = noisy and dead,
+6 = noisy and baseline, 7 = all three): the channel is analysed and drawn as any other, its
+quality results are on the pages, but no alert fires for it (``wavedqm_channel_alert_masked``)."""
 
 # Baseline status codes written per channel (spec: light-dqm.md)
 BASELINE_OUT_OF_RANGE = -1
@@ -287,3 +291,55 @@ SHOT_TREND_METRICS = ("peak", "auc", "time_of_peak", "rise_time_10_90")
 """Metrics drawn against the shot index and every control variable."""
 SHOTS_STATE_DIR = "shots"
 """Shot histories, under the state folder: ``STATE/shots/<folder>/``."""
+
+
+# --- quality tests against a reference run (issue 15) ----------------------------------------
+REFERENCES_DIR = "references"
+"""References, under the state folder: ``STATE/references/<name>.h5``."""
+ACTIVE_REFERENCE_FILE = "ACTIVE"
+"""``STATE/references/ACTIVE``: the name ``wavedqm reference use`` chose (config wins)."""
+QUALITY_PROFILE_LEVELS = 101
+"""Quantiles kept per channel of a file's per-event baselines and noises (levels 0, 1 %, …,
+100 %): what the distribution tests (KS, χ²) compare; piecewise-linear CDF between them."""
+QUALITY_CHI2_BINS = 20
+"""χ² bins: equiprobable under the reference (its 5 % quantiles as edges)."""
+QUALITY_MIN_EVENTS = 50
+"""A test with fewer valid events in the file (or the reference) says "not enough data"."""
+QUALITY_NOT_ENOUGH = -1
+QUALITY_OK = 0
+QUALITY_WARNING = 1
+QUALITY_ERROR = 2
+QUALITY_STATUS_NAMES = {-1: "not_enough_data", 0: "ok", 1: "warning", 2: "error"}
+"""Status codes of a quality test (the gauge ``wavedqm_channel_quality_status`` holds them)."""
+CELL_QUALITY_WARNING = 7
+"""Quality mask: worst test of the channel is a warning."""
+CELL_QUALITY_ERROR = 8
+"""Quality mask: worst test of the channel is an error."""
+QUALITY_QUANTITIES = ("baseline", "noise", "clipped", "negative")
+"""What a light quality test looks at: per-event baseline / noise distributions (ADC16), or the
+fraction of events with a clipped / negative-excursion waveform."""
+QUALITY_KINDS = ("range", "ratio", "sigma", "ks", "ks_distance", "chi2", "chi2_ndf")
+"""range: the file's median (fraction for clipped/negative); ratio: median / reference median;
+sigma: deviation from the reference in σ; ks / chi2: p-values of the comparison of the
+distribution with the reference's; ks_distance: KS D; chi2_ndf: χ² / degrees of freedom."""
+QUALITY_RATE_KINDS = ("range", "sigma")
+"""The kinds that apply to clipped / negative (fractions, not distributions)."""
+INF = float("inf")
+QUALITY_DEFAULT_TESTS: dict[str, dict[str, object]] = {
+    "noise_level": {"quantity": "noise", "kind": "ratio",
+                    "warning": (0.8, 1.25), "error": (0.57, 1.75)},
+    "baseline_shift": {"quantity": "baseline", "kind": "sigma",
+                       "warning": (-3.0, 3.0), "error": (-5.0, 5.0)},
+    "baseline_shape": {"quantity": "baseline", "kind": "ks_distance",
+                       "warning": (0.0, 0.25), "error": (0.0, 0.5)},
+    "clipped_rate": {"quantity": "clipped", "kind": "sigma",
+                     "warning": (-INF, 3.0), "error": (-INF, 5.0)},
+    "negative_rate": {"quantity": "negative", "kind": "sigma",
+                      "warning": (-INF, 3.0), "error": (-INF, 5.0)},
+}  # fmt: skip
+"""The light quality tests when ``[quality.tests]`` is not given: the value of each must lie
+in ``warning`` to be ok, in ``error`` to be a warning, else it is an error. A noise 1.5× the
+reference's warns, 2× is an error; the baseline tests ignore a wider spread from more noise."""
+QUALITY_CHANNELS_FAILING = (0.05, 0.25)
+"""Fraction of the monitored channels with an error in some test: above the first a warning,
+above the second an error (the global test ``channels_failing``)."""

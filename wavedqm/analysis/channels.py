@@ -17,13 +17,8 @@ from wavedqm.atomic import atomic_write_text
 from wavedqm.config import LightConfig
 from wavedqm.errors import ConfigError
 
-_VALID_CODES = (
-    C.STATUS_INACTIVE,
-    C.STATUS_GOOD,
-    C.STATUS_KNOWN_DEAD,
-    C.STATUS_KNOWN_BASELINE,
-    C.STATUS_KNOWN_BOTH,
-)
+_VALID_CODES = (C.STATUS_INACTIVE, *range(C.STATUS_GOOD, 2 * C.STATUS_KNOWN_NOISY))
+"""−1, and 0..7: the bits known dead (1), known baseline problem (2), known noisy (4)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +100,13 @@ class ChannelMap:
         if granularity == "tpc":
             return self.tpc, self.n_tpc
         raise ValueError(f"granularity: {granularity!r} (expected 'epcb' or 'tpc')")
+
+
+def has_status_bit(status: np.ndarray, bit: int) -> np.ndarray:
+    """Where a channel-status code (−1, 0..7) has ``bit`` (1 dead, 2 baseline, 4 noisy) set;
+    never for −1 (inactive)."""
+    status = np.asarray(status)
+    return (status > 0) & ((status & bit) != 0)
 
 
 def default_channel_status(channel_map: ChannelMap) -> np.ndarray:

@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 
 from wavedqm import constants as C
-from wavedqm.analysis.channels import ChannelMap
+from wavedqm.analysis.channels import ChannelMap, has_status_bit
 from wavedqm.analysis.fractions import FlagCounter, Fraction
-from wavedqm.analysis.stats import Spread, median_with_errors, shift_in_sigmas
+from wavedqm.analysis.stats import Spread, median_with_errors, nan_quantiles, shift_in_sigmas
 from wavedqm.config import LightConfig
 from wavedqm.formats.batch import WaveformBatch
 from wavedqm.kernels.groups import tally_cells
@@ -122,17 +122,31 @@ class _RowBlocks:
 
 def _spreads(
     store: _RowBlocks, masks: list[np.ndarray | None], cl: float, shape: tuple[int, ...]
-) -> list[Spread]:
+) -> tuple[list[Spread], np.ndarray, np.ndarray]:
     """Per-channel median and quantile errors of ``store``'s rows selected by each mask (None:
-    every row), a block of channels at a time (same numbers as whole arrays)."""
+    every row), a block of channels at a time (same numbers as whole arrays); and the quantile
+    profile (``constants.QUALITY_PROFILE_LEVELS`` levels, float32, shape ``(*shape, L)``) of
+    the first mask's rows, taken from the same sort, with their valid (non-NaN) counts."""
     n_cols = store.n_columns
     step = max(1, min(n_cols, MEDIAN_BLOCK_VALUES // max(1, len(store))))
     parts: list[list[Spread]] = [[] for _ in masks]
+    levels = tuple(np.linspace(0.0, 1.0, C.QUALITY_PROFILE_LEVELS))
+    profile = np.empty((n_cols, len(levels)), np.float32)
+    valid = np.zeros(n_cols, np.int64)
+    q_spread = ((1 - cl) / 2, 0.5, (1 + cl) / 2)
     for c0 in range(0, n_cols, step):
-        cols = store.columns(c0, min(n_cols, c0 + step))
-        for part, mask in zip(parts, masks, strict=True):
-            part.append(median_with_errors(cols if mask is None else cols[mask], cl))
-    return [
+        c1 = min(n_cols, c0 + step)
+        cols = store.columns(c0, c1)
+        for i, (part, mask) in enumerate(zip(parts, masks, strict=True)):
+            selected = cols if mask is None else cols[mask]
+            if i:
+                part.append(median_with_errors(selected, cl))
+                continue
+            q_lo, q_mid, q_hi, *q_profile = nan_quantiles(selected, q_spread + levels)
+            part.append(Spread(median=q_mid, err_low=q_mid - q_lo, err_high=q_hi - q_mid))
+            profile[c0:c1] = np.stack(q_profile, axis=-1)
+            valid[c0:c1] = np.count_nonzero(~np.isnan(selected), axis=0)
+    spreads = [
         Spread(
             median=np.concatenate([p.median for p in part]).reshape(shape),
             err_low=np.concatenate([p.err_low for p in part]).reshape(shape),
@@ -140,6 +154,7 @@ def _spreads(
         )
         for part in parts
     ]
+    return spreads, profile.reshape(*shape, len(levels)), valid.reshape(shape)
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,7 +199,7 @@ class LightResult:
     monitored: np.ndarray
     """bool: active and not marked inactive (−1) in the known status."""
     known_status: np.ndarray
-    """int8: the channel-status CSV used (−1..3)."""
+    """int8: the channel-status CSV used (−1..7: bits 1 dead, 2 baseline, 4 noisy)."""
     alive: np.ndarray
     """bool: some event reached the flatline threshold."""
     dead_new: list[tuple[int, int]]
@@ -202,6 +217,12 @@ class LightResult:
     fractions: dict[str, dict[str, dict[str, Fraction]]] = field(default_factory=dict)
     """``fractions[flag][selection][granularity]``, flag "clipped"|"negative", selection
     "all"|"beam"|"self", granularity "channel"|"epcb"|"tpc"|"total"."""
+    profiles: dict[str, np.ndarray] = field(default_factory=dict)
+    """``"baseline"``/``"noise"`` → per-channel quantiles over all events at the levels
+    ``np.linspace(0, 1, QUALITY_PROFILE_LEVELS)`` (float32 (a×c×L), ADC16; NaN where the channel
+    had no valid waveform): what the quality tests compare with a reference (not in JSON)."""
+    valid_events: np.ndarray | None = None
+    """int64 (a×c): events with a valid waveform of the channel (the profiles' counts)."""
 
     @property
     def baseline(self) -> Spread:
@@ -382,8 +403,8 @@ class LightAccumulator:
         cl = self.cfg.confidence_level
         trig = self._trig.view()
         masks = [None if sel == "all" else trig == _TRIGGER_OF[sel] for sel in SELECTIONS]
-        baselines = _spreads(self._baseline, masks, cl, cmap.shape)
-        noises = _spreads(self._noise, masks, cl, cmap.shape)
+        baselines, baseline_profile, valid = _spreads(self._baseline, masks, cl, cmap.shape)
+        noises, noise_profile, _ = _spreads(self._noise, masks, cl, cmap.shape)
         selections = {
             sel: SelectionSummary(
                 n_events=int(trig.shape[0] if mask is None else np.count_nonzero(mask)),
@@ -396,7 +417,7 @@ class LightAccumulator:
 
         monitored = cmap.active & (known != C.STATUS_INACTIVE)
         alive = self._alive[SELECTIONS.index("all")].reshape(cmap.shape) > 0
-        known_dead = np.isin(known, (C.STATUS_KNOWN_DEAD, C.STATUS_KNOWN_BOTH))
+        known_dead = has_status_bit(known, C.STATUS_KNOWN_DEAD)
         status, flagged_baseline = _baseline_verdict(
             selections["all"].baseline, monitored, known, self.cfg, previous
         )
@@ -432,6 +453,8 @@ class LightAccumulator:
             clipped_channels=_cells(flagged_cells["clipped"]),
             negative_channels=_cells(flagged_cells["negative"]),
             fractions=fractions,
+            profiles={"baseline": baseline_profile, "noise": noise_profile},
+            valid_events=valid,
         )
 
 
@@ -444,7 +467,7 @@ def _baseline_verdict(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(status, flagged)``: the baseline status of every channel (0 where not monitored) and
     the monitored channels flagged (status != 0 and not a known baseline problem)."""
-    known_baseline = np.isin(known, (C.STATUS_KNOWN_BASELINE, C.STATUS_KNOWN_BOTH))
+    known_baseline = has_status_bit(known, C.STATUS_KNOWN_BASELINE)
     status = baseline_status(baseline, cfg, previous)
     status[~monitored] = C.BASELINE_OK
     return status, monitored & (status != C.BASELINE_OK) & ~known_baseline

@@ -43,3 +43,19 @@ def flatline_cells(result: LightResult) -> np.ndarray:
 def baseline_cells(result: LightResult) -> np.ndarray:
     """(n_adcs, n_channels) cell codes of the "Channels baseline status" mask."""
     return _cells(result, C.STATUS_KNOWN_BASELINE, result.baseline_flagged, BASELINE_CELL)
+
+
+def quality_cells(worst: np.ndarray, monitored: np.ndarray) -> np.ndarray:
+    """(n_adcs, n_channels) cell codes of the quality mask from each channel's worst quality
+    status (:class:`~wavedqm.analysis.quality.QualityResult`): ok, warning, error, or
+    ``CELL_KNOWN`` (drawn as a grey dot) for "not enough data"; unmonitored blank."""
+    code = {
+        C.QUALITY_NOT_ENOUGH: C.CELL_KNOWN,
+        C.QUALITY_OK: C.CELL_OK,
+        C.QUALITY_WARNING: C.CELL_QUALITY_WARNING,
+        C.QUALITY_ERROR: C.CELL_QUALITY_ERROR,
+    }
+    cells = np.full(worst.shape, C.CELL_INACTIVE, dtype=np.int8)
+    for status, cell in code.items():
+        cells[monitored & (worst == status)] = cell
+    return cells

@@ -37,6 +37,8 @@ from wavedqm.exporters.plots import (
     style_axes,
 )
 
+REFERENCE_RUN_COLOUR = "#7b3294"
+"""The reference run's medians (purple bars, right of each channel's point)."""
 DEVIATION_RANGE = 8.0
 """Half-height of the change strip (σ); a change beyond it is drawn as a triangle at its edge."""
 DEVIATION_BAND_COLOUR = "#d9f0d3"
@@ -61,6 +63,8 @@ def channel_series_figure(
     deviation: np.ndarray | None = None,
     deviation_limit: float | None = None,
     deviation_test: str = "shift test",
+    reference: Spread | None = None,
+    reference_name: str = "",
 ) -> Figure:
     """One panel per ADC of ``adcs`` (2 × 2 for four ADCs), x = channel, y = the quantity.
 
@@ -71,6 +75,9 @@ def channel_series_figure(
     ``deviation``: (a, c) this file's change from the previous files in σ, drawn in a strip
     under each panel when there are previous files; ``deviation_limit``: the σ a change may
     reach before ``deviation_test`` flags it (its band; None: no test, no band).
+    ``reference``: the reference run's medians with their errors (quality tests), drawn as a
+    short horizontal bar per channel with its error span, beside this file and the previous
+    files.
     """
     fig = page_figure(title)
     n = len(adcs)
@@ -90,6 +97,11 @@ def channel_series_figure(
             p_mid = np.where(keep, previous.median[adc], np.nan)
             step_band(ax, x, p_mid - previous.err_low[adc], p_mid + previous.err_high[adc],
                       p_mid, f"previous {n_previous} files")  # fmt: skip
+        if reference is not None:
+            r_mid = np.where(keep, reference.median[adc], np.nan)
+            ax.errorbar(x + 0.3, r_mid, yerr=[nonneg(reference.err_low[adc]),
+                        nonneg(reference.err_high[adc])], fmt="_", ms=7, mew=1.6, lw=0.7,
+                        color=REFERENCE_RUN_COLOUR, zorder=2)  # fmt: skip
         y = np.where(keep, median[adc], np.nan)
         ax.errorbar(x, y, yerr=[nonneg(current.err_low[adc]), nonneg(current.err_high[adc])],
                     fmt="o", ms=2.8, lw=0.8, color=CURRENT_COLOUR, zorder=3)  # fmt: skip
@@ -114,6 +126,10 @@ def channel_series_figure(
         ax.set_xlabel("channel", fontsize=LABEL_SIZE)
     extra = _extra_handles(median, adcs, active, highlight, highlight_label, reference_lines,
                            reference_label, strips, deviation_limit, deviation_test)  # fmt: skip
+    if reference is not None:
+        extra.insert(0, Line2D([], [], marker="_", ls="", ms=10, mew=1.6,
+                               color=REFERENCE_RUN_COLOUR,
+                               label=f"reference {reference_name}".strip()))  # fmt: skip
     figure_legend(fig, legend_handles(n_previous, previous=show_previous, extra=extra))
     return fig
 

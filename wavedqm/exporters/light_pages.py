@@ -21,9 +21,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import NullLocator
 
+from wavedqm.analysis.channels import ChannelMap
 from wavedqm.analysis.fractions import Fraction
 from wavedqm.analysis.jump import JumpEvent
-from wavedqm.analysis.spectra import NoisiestChannel
+from wavedqm.analysis.spectra import NoisiestChannel, SpectraResult
 from wavedqm.exporters.plots import (
     CURRENT_COLOUR,
     INACTIVE_COLOUR,
@@ -446,3 +447,20 @@ def jump_figure(
         f"zoom: samples {lo} to {hi - 1} (the jump circled in red)", fontsize=LABEL_SIZE, loc="left"
     )
     return fig
+
+
+def spectra_page(
+    title: str, spectra: SpectraResult, cmap: ChannelMap, adcs: Sequence[int]
+) -> Figure:
+    """One page of power spectra per EPCB of ``adcs``, the noisiest channel and the ROIs."""
+    return spectra_figure(
+        spectra.freq_mhz,
+        spectra.epcb_median(cmap),
+        title=title,
+        epcb_per_adc=cmap.epcb_per_adc,
+        adcs=adcs,
+        roi_centres_mhz=list(spectra.roi_centres_mhz),
+        roi_half_width_mhz=spectra.roi_half_width_mhz,
+        y_label="median power per bin (V²)",
+        noisiest=spectra.noisiest_channels(),
+    )

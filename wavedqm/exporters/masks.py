@@ -99,10 +99,13 @@ def render_mask(
     source: str = "",
     tpc_split_channel: int = 32,
     figsize: tuple[float, float] = MASK_SIZE_IN,
+    verdict: tuple[str, str] | None = None,
 ) -> Figure:
     """Draw the (n_adcs, n_channels) grid of cell codes ``constants.CELL_*``: healthy hollow
     green circles, each kind of new problem its own marker, known problems grey dots,
-    not-connected cells blank. ``figsize`` (in): the PNG's by default, A4 for the report."""
+    not-connected cells blank. ``figsize`` (in): the PNG's by default, A4 for the report.
+    ``verdict``: ``(text, colour)`` of the top-right line (default: the count of new
+    problems)."""
     n_adcs, n_channels = cells.shape
     fig = Figure(figsize=figsize, dpi=100)
     h = figsize[1]
@@ -140,10 +143,13 @@ def render_mask(
               fontsize=14, frameon=False, handletextpad=0.2, columnspacing=1.5)  # fmt: skip
     n_new = int(np.count_nonzero(_is_new(cells)))
     fig.text(0.055, 1 - 0.12 / h, style.title, fontsize=22, weight="bold", va="top")
-    verdict = (f"{n_new} new problem{'s' if n_new != 1 else ''}: contact LRS expert" if n_new
-               else "no new problem")  # fmt: skip
-    fig.text(0.985, 1 - 0.12 / h, verdict, fontsize=22, weight="bold", va="top", ha="right",
-             color=NEW_COLOUR if n_new else OK_COLOUR)  # fmt: skip
+    text = (f"{n_new} new problem{'s' if n_new != 1 else ''}: contact LRS expert" if n_new
+            else "no new problem")  # fmt: skip
+    colour = NEW_COLOUR if n_new else OK_COLOUR
+    if verdict is not None:
+        text, colour = verdict
+    fig.text(0.985, 1 - 0.12 / h, text, fontsize=22, weight="bold", va="top", ha="right",
+             color=colour)  # fmt: skip
     fig.text(0.055, 1 - 0.62 / h, f"{source}   {_time_text(time_start_s, time_end_s)}",
              fontsize=14, va="top", color="0.2")  # fmt: skip
     fig.text(0.055, 0.1 / h, f"thick line: TPC split (channel {tpc_split_channel});"

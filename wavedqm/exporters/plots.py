@@ -346,7 +346,7 @@ def table_figure(
         elif r - 1 < len(highlight) and highlight[r - 1]:
             cell.set_facecolor("#fbd5d0")
     if note:
-        fig.text(0.02, 0.04, note, fontsize=TEXT_SIZE, color="0.3", parse_math=False)
+        fig.text(0.02, 0.035, note, fontsize=TEXT_SIZE, color="0.3", va="bottom", parse_math=False)
     return fig
 
 

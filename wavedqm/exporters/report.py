@@ -41,15 +41,16 @@ from matplotlib.figure import Figure
 
 from wavedqm import __version__
 from wavedqm import constants as C
-from wavedqm.analysis.channels import ChannelMap
 from wavedqm.analysis.history import Rollup
 from wavedqm.analysis.jump import JumpEvent
 from wavedqm.analysis.light import LightResult
-from wavedqm.analysis.masks import baseline_cells, flatline_cells
+from wavedqm.analysis.masks import baseline_cells, flatline_cells, quality_cells
+from wavedqm.analysis.quality import QualityResult
+from wavedqm.analysis.reference import LightReference
 from wavedqm.analysis.spectra import SpectraResult
 from wavedqm.analysis.stats import shift_in_sigmas
 from wavedqm.atomic import atomic_open
-from wavedqm.exporters import channel_pages, light_pages, plots
+from wavedqm.exporters import channel_pages, light_pages, plots, quality_pages
 from wavedqm.exporters.masks import BASELINE_STYLE, FLATLINE_STYLE, render_mask
 from wavedqm.logs import get_logger
 
@@ -96,6 +97,9 @@ class ReportInputs:
     processing_seconds: float = 0.0
     """Read + analyse time of the file (s)."""
     version: str = __version__
+    quality: QualityResult | None = None
+    """The tests against the reference (None: no reference in use)."""
+    reference: LightReference | None = None
 
 
 @dataclass
@@ -237,6 +241,10 @@ def build_pages(inputs: ReportInputs) -> list[Page]:
     groups = _adc_groups(cmap.n_adcs)
     title = f"wavedqm report: {inputs.file.name}"
     pages: list[Page] = [(title, partial(overview_figure, inputs, title))]
+    quality, ref = inputs.quality, inputs.reference
+    if quality is not None and ref is not None:
+        t = f"Quality tests against reference {quality.reference}"
+        pages.insert(0, (t, partial(quality_pages.quality_page, quality, t, ref.describe())))
 
     per_channel = (
         (
@@ -275,6 +283,8 @@ def build_pages(inputs: ReportInputs) -> list[Page]:
                 adcs=adcs,
                 active=light.monitored,
                 deviation=deviation,
+                reference=None if quality is None or ref is None else ref.spreads[quantity],
+                reference_name="" if ref is None else ref.name,
                 **options,
             )
             pages.append((t, builder))
@@ -287,7 +297,7 @@ def build_pages(inputs: ReportInputs) -> list[Page]:
         spectra = inputs.spectra
         for adcs in groups:
             t = f"Power spectra per EPCB, {_adc_range(adcs)}"
-            pages.append((t, partial(_spectra_page, t, spectra, cmap, adcs)))
+            pages.append((t, partial(light_pages.spectra_page, t, spectra, cmap, adcs)))
 
     by_trig = light.events_by_trigger
     sel_labels = {s: f"{s} trigger ({by_trig.get(s, 0)} events)" for s in TRIGGER_SELECTIONS}
@@ -333,23 +343,13 @@ def build_pages(inputs: ReportInputs) -> list[Page]:
             figsize=plots.A4_LANDSCAPE_IN,  # A4 like every other page
         )
         pages.append((style.title, builder))
+    if quality is not None:
+        builder = partial(quality_pages.quality_mask_figure, quality_cells(quality.worst,
+                          quality.monitored), quality, time_start_s=light.time_start_s,
+                          time_end_s=light.time_end_s, source=inputs.file.name,
+                          tpc_split_channel=split, figsize=plots.A4_LANDSCAPE_IN)  # fmt: skip
+        pages.append((quality_pages.QUALITY_STYLE.title, builder))
     return pages
-
-
-def _spectra_page(
-    title: str, spectra: SpectraResult, cmap: ChannelMap, adcs: Sequence[int]
-) -> Figure:
-    return light_pages.spectra_figure(
-        spectra.freq_mhz,
-        spectra.epcb_median(cmap),
-        title=title,
-        epcb_per_adc=cmap.epcb_per_adc,
-        adcs=adcs,
-        roi_centres_mhz=list(spectra.roi_centres_mhz),
-        roi_half_width_mhz=spectra.roi_half_width_mhz,
-        y_label="median power per bin (V²)",
-        noisiest=spectra.noisiest_channels(),
-    )
 
 
 # --- writing --------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from wavedqm.exporters.light_state import (
 )
 from wavedqm.exporters.masks import BASELINE_STYLE, FLATLINE_STYLE, render_mask, write_mask_png
 from wavedqm.exporters.paths import file_output_dir
+from wavedqm.exporters.quality_metrics import QualityMetrics
 from wavedqm.exporters.report import LIGHT_SUBJECT, ReportInputs, build_pages
 from wavedqm.formats.detect import FLOW
 from wavedqm.formats.flow import FlowInfo, FlowLightReader
@@ -61,6 +62,12 @@ from wavedqm.processors.base import (
     Outcome,
     ProcessorContext,
     unwrap,
+)
+from wavedqm.processors.light_quality import (
+    QUALITY_IMAGE,
+    QualityStage,
+    quality_document,
+    write_quality_mask,
 )
 
 log = get_logger(__name__)
@@ -113,13 +120,15 @@ class LightProcessor(BaseProcessor):
 
     name = "light"
     formats = (FLOW,)
-    served = tuple(f"{IMAGES_DIR}/{name}.png" for name in MASK_IMAGES)
+    served = tuple(f"{IMAGES_DIR}/{name}.png" for name in (*MASK_IMAGES, QUALITY_IMAGE))
     report_subject = LIGHT_SUBJECT
 
     def __init__(self, context: ProcessorContext) -> None:
         super().__init__(context)
         cfg = context.cfg
         self.metrics = LightMetrics(context.registry)
+        quality_metrics = QualityMetrics(context.registry, cfg.quality.channels_failing[1])
+        self.quality = QualityStage(cfg, context.state_dir, quality_metrics)
         self.channel_map = ChannelMap.from_config(cfg.light)
         self.out_root = context.out_root
         self.known_status = self._known_status()
@@ -142,10 +151,7 @@ class LightProcessor(BaseProcessor):
     # -- state -----------------------------------------------------------------------------
 
     def _known_status(self) -> np.ndarray:
-        csv = self.cfg.light.channel_status_csv
-        if not csv:
-            return default_channel_status(self.channel_map)
-        return read_channel_status(Path(csv), self.cfg.light.n_adcs, self.cfg.light.n_channels)
+        return known_status_of(self.cfg, self.channel_map)
 
     def _previous(self) -> Rollup | None:
         """The rollup of the previous files (before this one is appended)."""
@@ -185,76 +191,8 @@ class LightProcessor(BaseProcessor):
     # -- analysis --------------------------------------------------------------------------
 
     def analyse(self, path: Path, previous: Rollup | None = None) -> LightAnalysis:
-        """Stream the file through the kernels once: light features of every waveform, power
-        spectra of a bounded set of events, the largest sample-to-sample jump. ``previous`` is
-        what the baseline-shift status (2) compares with."""
-        light_cfg = self.cfg.light
-        limit = self.cfg.reader.max_allocation_bytes
-        with FlowLightReader(
-            path,
-            chunk_bytes=self.cfg.reader.chunk_bytes,
-            max_events=light_cfg.max_events,
-            max_allocation_bytes=limit,
-        ) as reader:
-            info = reader.info
-            if not info.has_light:
-                return LightAnalysis(info, None)
-            self._check_layout(path, info)
-            accumulator = LightAccumulator(light_cfg, self.channel_map)
-            spectra = None
-            if light_cfg.spectra_events > 0:
-                n_active = int(self.channel_map.active.sum())
-                check_allocation(
-                    path,
-                    f"the power spectra of {light_cfg.spectra_events} events of "
-                    f"{info.n_samples} samples",
-                    light_cfg.spectra_events * n_active * n_bins(info.n_samples) * 4,
-                    limit,
-                )
-                spectra = SpectraAccumulator(
-                    light_cfg.n_adcs,
-                    light_cfg.n_channels,
-                    info.n_samples,
-                    light_cfg.sample_period_us,
-                    light_cfg.spectra_events,
-                    self.channel_map.active,
-                    expected_events=reader.n_events,
-                    adc_range_v=light_cfg.adc_range_v,
-                )
-            jumps = JumpTracker(self.channel_map.active, light_cfg.sample_period_us)
-            features: LightFeatures | None = None
-            for batch in reader.batches():
-                features = light_features(
-                    batch.samples,
-                    light_cfg.pedestal_samples,
-                    light_cfg.ptp_threshold_adc16,
-                    light_cfg.clip_level_adc16,
-                    out=features,
-                )
-                accumulator.add(batch, features)
-                if spectra is not None and not spectra.full:
-                    spectra.add(batch)
-                jumps.add(batch, features)
-        light = accumulator.result(self.known_status, previous=baseline_previous(previous))
-        spectra_result = spectra.result() if spectra is not None and spectra.n_events else None
-        return LightAnalysis(info, light, spectra_result, jumps.best)
-
-    def _check_layout(self, path: Path, info: FlowInfo) -> None:
-        light_cfg = self.cfg.light
-        if (info.n_adcs, info.n_channels) != (light_cfg.n_adcs, light_cfg.n_channels):
-            raise InputFileError(
-                path,
-                "wrong_layout",
-                f"light waveforms have {info.n_adcs} ADCs x {info.n_channels} channels",
-                f"{light_cfg.n_adcs} x {light_cfg.n_channels} as configured",
-            )
-        if info.n_samples < light_cfg.pedestal_samples:
-            raise InputFileError(
-                path,
-                "wrong_layout",
-                f"waveforms have {info.n_samples} samples",
-                f"at least the {light_cfg.pedestal_samples} pedestal samples",
-            )
+        """Stream the file through the kernels once (:func:`analyse_light_file`)."""
+        return analyse_light_file(self.cfg, self.channel_map, self.known_status, path, previous)
 
     # -- one file --------------------------------------------------------------------------
 
@@ -303,14 +241,18 @@ class LightProcessor(BaseProcessor):
             result.outputs["status_csv"] = write_status_csv(Path(self.cfg.output.status_csv), light)
         streaks = self._update_streaks(path, light)
         self.metrics.file_done(light, streaks, analysis.spectra)
+        quality = self.quality.evaluate(path, light)
+        document["quality"] = quality_document(quality)
         self._remember(path, analysis, time.time())
         outdir = file_output_dir(self.out_root, path)
-        masks = self.context.plots.submit(
-            partial(
-                write_light_masks, self.out_root, self.cfg.light.tpc_split_channel, path, outdir,
-                light,
-            )
-        )  # fmt: skip
+        split = self.cfg.light.tpc_split_channel
+        drawings = [self.context.plots.submit(
+            partial(write_light_masks, self.out_root, split, path, outdir, light)
+        )]  # fmt: skip
+        if quality is not None:
+            drawings.append(self.context.plots.submit(
+                partial(write_quality_mask, self.out_root, split, path, outdir, light, quality)
+            ))  # fmt: skip
         pages = []
         if self.cfg.output.reports:
             inputs = ReportInputs(
@@ -322,6 +264,8 @@ class LightProcessor(BaseProcessor):
                 spectra=analysis.spectra,
                 jump=analysis.jump,
                 processing_seconds=seconds,
+                quality=quality,
+                reference=self.quality.reference() if quality is not None else None,
             )
             pages = build_pages(inputs)
         log.info(
@@ -339,10 +283,99 @@ class LightProcessor(BaseProcessor):
             summary=light_summary_line(document),
             outputs=dict(result.outputs),
             document=document,
-            plots=[masks],
+            plots=drawings,
             pages=pages,
             seconds=seconds,
             detail=result,
+        )
+
+
+def known_status_of(cfg: Config, channel_map: ChannelMap) -> np.ndarray:
+    """The known channel status: the configured channel-status CSV, or every active channel
+    good."""
+    csv = cfg.light.channel_status_csv
+    if not csv:
+        return default_channel_status(channel_map)
+    return read_channel_status(Path(csv), cfg.light.n_adcs, cfg.light.n_channels)
+
+
+def analyse_light_file(
+    cfg: Config,
+    channel_map: ChannelMap,
+    known_status: np.ndarray,
+    path: Path,
+    previous: Rollup | None = None,
+) -> LightAnalysis:
+        """Stream the file through the kernels once: light features of every waveform, power
+        spectra of a bounded set of events, the largest sample-to-sample jump. ``previous`` is
+        what the baseline-shift status (2) compares with."""
+        light_cfg = cfg.light
+        limit = cfg.reader.max_allocation_bytes
+        with FlowLightReader(
+            path,
+            chunk_bytes=cfg.reader.chunk_bytes,
+            max_events=light_cfg.max_events,
+            max_allocation_bytes=limit,
+        ) as reader:
+            info = reader.info
+            if not info.has_light:
+                return LightAnalysis(info, None)
+            _check_layout(cfg, path, info)
+            accumulator = LightAccumulator(light_cfg, channel_map)
+            spectra = None
+            if light_cfg.spectra_events > 0:
+                n_active = int(channel_map.active.sum())
+                check_allocation(
+                    path,
+                    f"the power spectra of {light_cfg.spectra_events} events of "
+                    f"{info.n_samples} samples",
+                    light_cfg.spectra_events * n_active * n_bins(info.n_samples) * 4,
+                    limit,
+                )
+                spectra = SpectraAccumulator(
+                    light_cfg.n_adcs,
+                    light_cfg.n_channels,
+                    info.n_samples,
+                    light_cfg.sample_period_us,
+                    light_cfg.spectra_events,
+                    channel_map.active,
+                    expected_events=reader.n_events,
+                    adc_range_v=light_cfg.adc_range_v,
+                )
+            jumps = JumpTracker(channel_map.active, light_cfg.sample_period_us)
+            features: LightFeatures | None = None
+            for batch in reader.batches():
+                features = light_features(
+                    batch.samples,
+                    light_cfg.pedestal_samples,
+                    light_cfg.ptp_threshold_adc16,
+                    light_cfg.clip_level_adc16,
+                    out=features,
+                )
+                accumulator.add(batch, features)
+                if spectra is not None and not spectra.full:
+                    spectra.add(batch)
+                jumps.add(batch, features)
+        light = accumulator.result(known_status, previous=baseline_previous(previous))
+        spectra_result = spectra.result() if spectra is not None and spectra.n_events else None
+        return LightAnalysis(info, light, spectra_result, jumps.best)
+
+
+def _check_layout(cfg: Config, path: Path, info: FlowInfo) -> None:
+    light_cfg = cfg.light
+    if (info.n_adcs, info.n_channels) != (light_cfg.n_adcs, light_cfg.n_channels):
+        raise InputFileError(
+            path,
+            "wrong_layout",
+            f"light waveforms have {info.n_adcs} ADCs x {info.n_channels} channels",
+            f"{light_cfg.n_adcs} x {light_cfg.n_channels} as configured",
+        )
+    if info.n_samples < light_cfg.pedestal_samples:
+        raise InputFileError(
+            path,
+            "wrong_layout",
+            f"waveforms have {info.n_samples} samples",
+            f"at least the {light_cfg.pedestal_samples} pedestal samples",
         )
 
 

@@ -151,6 +151,7 @@ def write_flow_file(
     chunk_rows: int = 16,
     start_time_s: float | None = None,
     detector_seed: int | None = None,
+    noise_scale: dict[tuple[int, int], float] | None = None,
 ) -> SimulationTruth:
     """Write a simulated light (+ optional charge) ``.FLOW.hdf5`` file at ``path``.
 
@@ -158,6 +159,8 @@ def write_flow_file(
     and noise, so files of one run can share a detector. ``compression``: None, ``"gzip"``
     (level 4 + shuffle, like h5flow) or ``"lzf"``. ``start_time_s``: unix time of the first
     event (default: now); events are 10 ms apart. Memory: one chunk of ``chunk_rows`` events.
+    ``noise_scale``: ``{(adc, channel): factor}``, the Gaussian noise of those channels times
+    the factor (a channel whose noise grows, for the quality tests).
     """
     faults = faults or ChannelFaults()
     if n_events < 0:
@@ -173,6 +176,8 @@ def write_flow_file(
     det = _channels(
         np.random.default_rng([detector_seed if detector_seed is not None else seed, 1]), faults
     )
+    for (adc, channel), factor in (noise_scale or {}).items():
+        det.sigma[adc, channel] *= factor
     rng = np.random.default_rng([seed, 2])
     noise_pool = rng.standard_normal(NOISE_POOL_SIZE + n_samples, dtype=np.float32)
     n_beam = round(beam_fraction * n_events)
