@@ -1,5 +1,6 @@
 """A dead channel in simulated files reaches Alertmanager's webhook as WavedqmChannelDead, with
-real Prometheus and Alertmanager on loopback; every Grafana panel's query returns data."""
+real Prometheus and Alertmanager on loopback; every Grafana panel's query returns data (after a
+light + charge file, a shot and a three-file S2 set)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from wavedqm.dashboards import load_dashboards, panel_queries
 from wavedqm.simulate.flow import ChannelFaults, publish_flow_file
 from wavedqm.simulate.shots import simulate_shots
+from wavedqm.simulate.wfm import simulate_field_scan
 
 from daemonutil import Daemon, start_daemon
 from netutil import wait_for
@@ -63,7 +65,19 @@ def test_panel_queries_return_data_after_one_file(stack) -> None:
     _publish(daemon, 1, ())
     simulate_shots(daemon.spool / "shots", shots=1, n_samples=500)
     wait_for(lambda: daemon.value("wavedqm_shots_processed_total") == 1, 30, what="shot")
+    # an S2 set of three files: its mean shift (from the second file) and file interval
+    # (from the third) are numbers, not NaN
+    (s2_set,) = simulate_field_scan(
+        daemon.spool / "RUN1", sets=((200.0, 2100.0),), files_per_set=3, frames_per_file=200
+    )
+    labels = {"run": "RUN1", "set": s2_set.set_name}
+    wait_for(
+        lambda: daemon.value("wavedqm_s2_files_processed_total", **labels) == 3, 30, what="S2 set"
+    )
     wait_for(lambda: query(prom, "wavedqm_shots_processed_total >= 1"), 20, what="scraped")
+    wait_for(
+        lambda: query(prom, "wavedqm_s2_files_processed_total >= 3"), 20, what="S2 scraped"
+    )
     time.sleep(3)  # a few more scrapes, so rate()/increase() have two samples
     dashboards = load_dashboards(GRAFANA)
     assert dashboards, "no dashboards found"
@@ -74,6 +88,12 @@ def test_panel_queries_return_data_after_one_file(stack) -> None:
             assert result, f"panel {title!r}: {expr!r} returned no data after one file"
             checked += 1
     assert checked >= 10
+    # the S2 set's trend is known, not NaN: a NaN sample would satisfy "returned data"
+    for expr in (
+        "abs(wavedqm_s2_mean_shift_std_errors) >= 0",
+        "wavedqm_s2_file_interval_seconds > 0",
+    ):
+        assert query(prom, expr), f"{expr!r}: the S2 set's trend is still NaN"
 
 
 def test_dead_channel_pages_after_two_files_and_only_that_channel(stack) -> None:

@@ -33,6 +33,7 @@ from wavedqm.dashboards import (
 from wavedqm.processors.router import Router
 from wavedqm.simulate.flow import ChannelFaults
 from wavedqm.simulate.shots import simulate_shots
+from wavedqm.simulate.wfm import simulate_field_scan
 
 REPO = Path(__file__).resolve().parents[1]
 GRAFANA = REPO / "grafana"
@@ -43,8 +44,8 @@ DASHBOARD_PATH = "/var/lib/grafana/dashboards/wavedqm"
 GRID_WIDTH = 24
 OVERVIEW_UID = "wavedqm-overview"
 ROW_TITLES = ["Service", "Light channels", "Masks", "S2 (xenon TPC)", "Voxels", "Shots"]
-METRIC = re.compile(r"wavedqm_[a-z_]+")
-SELECTOR = re.compile(r"(wavedqm_[a-z_]+)\s*\{([^}]*)\}")
+METRIC = re.compile(r"wavedqm_[a-z0-9_]+")
+SELECTOR = re.compile(r"(wavedqm_[a-z0-9_]+)\s*\{([^}]*)\}")
 MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"')
 GROUPING = re.compile(r"\b(?:by|without)\s*\(([^)]*)\)")
 PROMETHEUS_LABELS = {"instance", "job"}
@@ -94,7 +95,7 @@ def exported_names() -> set[str]:
 @pytest.fixture(scope="module")
 def one_file(tmp_path_factory: pytest.TempPathFactory, flow_file) -> tuple[Router, Path]:
     """Metrics and output folder after the router processed one simulated light + charge
-    file and two shots."""
+    file, two shots and the two files of a simulated S2 set."""
     path, _ = flow_file(
         n_events=30,
         seed=7,
@@ -111,6 +112,11 @@ def one_file(tmp_path_factory: pytest.TempPathFactory, flow_file) -> tuple[Route
     shots = simulate_shots(root / "shots", shots=2, n_samples=500)
     for shot in shots:
         assert router.route(root / "shots" / shot.file, completed_at=time.time()).ok
+    (s2_set,) = simulate_field_scan(
+        root / "scan" / "RUN1", sets=((200.0, 2100.0),), files_per_set=2, frames_per_file=200
+    )
+    for path in s2_set.files:
+        assert router.route(path, completed_at=time.time()).ok
     router.close()  # waits for the masks (drawn after the metrics are out)
     return router, root / "out"
 
@@ -188,8 +194,20 @@ def test_overview_settings_and_rows(overview: dict[str, Any]) -> None:
         else:
             assert r["panels"] == [], "an expanded row's panels belong at the top level"
     by_title = {r["title"]: r for r in rows}
-    (child,) = by_title["S2 (xenon TPC)"]["panels"]
-    assert child["type"] == "text" and "arrive" in child["options"]["content"]
+    s2 = " ".join(
+        t["expr"] for p in by_title["S2 (xenon TPC)"]["panels"] for t in p.get("targets", [])
+    )
+    for metric in (
+        "wavedqm_s2_area_mean_mv_us",
+        "wavedqm_s2_area_ci95_mv_us",
+        "wavedqm_xray_accepted_ratio",
+        "wavedqm_s2_fit_ok",
+        "wavedqm_s2_mean_shift_std_errors",
+        "wavedqm_s2_window_shift_us",
+        "wavedqm_s2_files_behind",
+        "wavedqm_s2_last_file_timestamp_seconds",
+    ):
+        assert metric in s2, metric
     voxels = " ".join(t["expr"] for p in by_title["Voxels"]["panels"] for t in p.get("targets", []))
     for metric in ("wavedqm_voxel_dead_region_ratio", "wavedqm_charge_hits_rejected_total"):
         assert metric in voxels, metric

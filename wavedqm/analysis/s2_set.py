@@ -107,6 +107,9 @@ class SetState:
     # since the last publication (metrics)
     pending_frames: int = 0
     pending_files: int = 0
+    pending_names: list[str] = field(default_factory=list)
+    """Names of the files analysed since the last publication (the "new" files of
+    :func:`wavedqm.analysis.s2_trend.mean_shift`)."""
     pending_rejections: dict[str, int] = field(default_factory=dict)
     result: SetResult | None = None
     """Latest published result (None: not computed since loading or the last change)."""
@@ -116,6 +119,11 @@ class SetState:
             if f.name == name:
                 return i
         return None
+
+    def pending_indices(self) -> list[int]:
+        """Indices in :attr:`files` of the files analysed since the last publication."""
+        found = (self.index(name) for name in dict.fromkeys(self.pending_names))
+        return sorted(i for i in found if i is not None)
 
     def offsets(self) -> np.ndarray:
         return np.concatenate([[0], np.cumsum([f.n_frames for f in self.files])]).astype(int)

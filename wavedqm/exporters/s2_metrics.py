@@ -3,9 +3,15 @@
 Per set (labels ``run``, ``set``): the fitted ion S2 area (mean, sigma, ci95; mV·µs), the
 set's S1 time, S2 duration and drift time (µs), the X-ray accepted fraction, X-ray
 rejections by reason, frames and files processed (file rate: ``rate()`` of the files
-counter). Per run: the S2 gain g_S2 (mV·µs per electron) and the recombination of each set.
+counter); how the set changes file by file (:mod:`wavedqm.analysis.s2_trend`): the shift of
+its fitted mean with the newest file in standard errors, its integration window and how far
+each edge moved since its first file (µs), its newest file's time (unix s), its usual file
+interval (s) and the files of its folder not analysed yet. Per run: the S2 gain g_S2 (mV·µs
+per electron) and the recombination of each set.
 
-Gauges hold the latest value of the set (NaN while unknown, e.g. before a fit succeeds).
+Gauges hold the latest value of the set (NaN while unknown, e.g. before a fit succeeds); every
+series of a set exists from its first publication (gauges NaN, counters 0), so rules see it
+before its first change.
 Counters count work once: a frame's X-ray rejection is counted when the frame is first
 classified (re-running pass 2 over a set when its window moves does not count it again).
 Nothing here computes physics: the methods take the analysis' numbers.
@@ -24,6 +30,9 @@ REJECTION_REASONS: tuple[str, ...] = tuple(
     label for label in XRAY_REASON_LABELS if label != XrayReason.PASSED_ALL_CUTS.label
 )
 """Every ``reason`` of ``wavedqm_xray_rejected_total`` (pre-initialised at 0 per set)."""
+
+WINDOW_EDGES: tuple[str, ...] = ("start", "end")
+"""``edge`` of ``wavedqm_s2_window_shift_us``."""
 
 
 def _value(x: float | None) -> float:
@@ -113,6 +122,63 @@ class S2Metrics:
             per_set,
             registry=r,
         )
+        self.mean_shift = Gauge(
+            "wavedqm_s2_mean_shift_std_errors",
+            "Shift of the set's fitted mean S2 area with its newest file(s), in standard "
+            "errors: (fitted mean of the new file's areas - fitted mean of the set's earlier "
+            "files, both in the current window) / sqrt(se_new^2 + se_earlier^2), se = ci95 / "
+            "1.96 from the Gaussian fit's covariance; equal to the jump of the set's mean "
+            "between consecutive files over its standard error. NaN without both fits (the "
+            "set's first file, a file with too few areas).",
+            per_set,
+            registry=r,
+        )
+        self.window_start = Gauge(
+            "wavedqm_s2_window_start_us",
+            "Start of the set's S2 integration window, S2 start median - 1 sigma (µs); NaN "
+            "while unknown.",
+            per_set,
+            registry=r,
+        )
+        self.window_end = Gauge(
+            "wavedqm_s2_window_end_us",
+            "End of the set's S2 integration window, S2 end median + 0.5 sigma (µs); NaN "
+            "while unknown.",
+            per_set,
+            registry=r,
+        )
+        self.window_shift = Gauge(
+            "wavedqm_s2_window_shift_us",
+            "How far an edge (start, end) of the set's integration window moved since the "
+            "set's first window, the one its first file(s) gave (µs, later positive); NaN "
+            "while unknown.",
+            [*per_set, "edge"],
+            registry=r,
+        )
+        self.last_file_timestamp = Gauge(
+            "wavedqm_s2_last_file_timestamp_seconds",
+            "Modification time of the newest file the set has analysed (unix s): when the "
+            "scope last wrote a file of the set.",
+            per_set,
+            registry=r,
+        )
+        self.file_interval = Gauge(
+            "wavedqm_s2_file_interval_seconds",
+            "Median interval between the modification times of the set's consecutive files "
+            "(s); NaN with fewer than 3 files.",
+            per_set,
+            registry=r,
+        )
+        self.files_behind = Gauge(
+            "wavedqm_s2_files_behind",
+            "Files of the set's folder (*.wfm) not analysed yet, counted when the set was last "
+            "published (after each of its files): waiting in the daemon's queue, settling or "
+            "still being written; files the S2 analysis refused are not counted, files the "
+            "daemon refused before it (empty, too large) are. NaN when the folder could not "
+            "be listed.",
+            per_set,
+            registry=r,
+        )
         self.run_g_s2 = Gauge(
             "wavedqm_run_g_s2",
             "S2 gain of the run from the combined X-ray fit (mV·µs per electron).",
@@ -128,14 +194,29 @@ class S2Metrics:
         self._known_sets: set[tuple[str, str]] = set()
 
     def _init_set(self, run: str, set_name: str) -> None:
-        """Create every series of a set at 0, so rate() and alerts see it from the start."""
+        """Create every series of a set, counters at 0 and gauges NaN (unknown), so rate(),
+        increase() and alerts see it from the start."""
         if (run, set_name) in self._known_sets:
             return
         self._known_sets.add((run, set_name))
+        labels = {"run": run, "set": set_name}
         for reason in REJECTION_REASONS:
-            self.xray_rejected.labels(run=run, set=set_name, reason=reason)
-        self.frames_processed.labels(run=run, set=set_name)
-        self.files_processed.labels(run=run, set=set_name)
+            self.xray_rejected.labels(**labels, reason=reason)
+        for counter in (self.frames_processed, self.files_processed, self.fits_failed):
+            counter.labels(**labels)
+        for gauge in self._set_gauges():
+            gauge.labels(**labels).set(math.nan)
+        for edge in WINDOW_EDGES:
+            self.window_shift.labels(**labels, edge=edge).set(math.nan)
+
+    def _set_gauges(self) -> tuple[Gauge, ...]:
+        """The per-set gauges labelled ``run``, ``set`` only."""
+        return (
+            self.area_mean, self.area_sigma, self.area_ci95, self.fit_ok, self.s1_time,
+            self.duration, self.drift_time, self.xray_accepted_ratio, self.mean_shift,
+            self.window_start, self.window_end, self.last_file_timestamp, self.file_interval,
+            self.files_behind,
+        )  # fmt: skip
 
     def set_updated(
         self,
@@ -177,6 +258,33 @@ class S2Metrics:
             self.frames_processed.labels(**labels).inc(int(new_frames))
         if new_files > 0:
             self.files_processed.labels(**labels).inc(int(new_files))
+
+    def trend_updated(
+        self,
+        run: str,
+        set_name: str,
+        *,
+        mean_shift_std_errors: float | None,
+        window_start_us: float | None,
+        window_end_us: float | None,
+        window_start_shift_us: float | None,
+        window_end_shift_us: float | None,
+        last_file_s: float | None,
+        file_interval_s: float | None,
+        files_behind: int | None,
+    ) -> None:
+        """After a publication of the set: how it changed with its newest file(s)
+        (:mod:`wavedqm.analysis.s2_trend`; None or NaN: unknown)."""
+        self._init_set(run, set_name)
+        labels = {"run": run, "set": set_name}
+        self.mean_shift.labels(**labels).set(_value(mean_shift_std_errors))
+        self.window_start.labels(**labels).set(_value(window_start_us))
+        self.window_end.labels(**labels).set(_value(window_end_us))
+        self.window_shift.labels(**labels, edge="start").set(_value(window_start_shift_us))
+        self.window_shift.labels(**labels, edge="end").set(_value(window_end_shift_us))
+        self.last_file_timestamp.labels(**labels).set(_value(last_file_s))
+        self.file_interval.labels(**labels).set(_value(file_interval_s))
+        self.files_behind.labels(**labels).set(_value(files_behind))
 
     def run_updated(
         self, run: str, g_s2: float | None, recombination: Mapping[str, float | None]

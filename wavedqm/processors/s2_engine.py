@@ -195,6 +195,8 @@ class S2Engine:
         self._sets: OrderedDict[tuple[str, str], SetState] = OrderedDict()
         self._pending: dict[tuple[str, str], Path] = {}
         """Sets analysed in the current batch but not published yet -> their run folder."""
+        self._refused: dict[tuple[str, str], set[str]] = {}
+        """Per set, the files the S2 analysis failed (not "behind": never analysed)."""
         self._own_plots = plots is None and self.options.plots
         self._plotter = PlotQueue() if self._own_plots else plots if self.options.plots else None
         o = self.options
@@ -311,7 +313,13 @@ class S2Engine:
         started = time.perf_counter()
         run_dir, set_dir = self.locate(path)
         self._check_out_root(run_dir)
-        outcome = self._process(path, run_dir, set_dir, save=publish)
+        refused = self._refused.setdefault((run_dir.name, set_dir.name), set())
+        try:
+            outcome = self._process(path, run_dir, set_dir, save=publish)
+        except InputFileError:
+            refused.add(path.name)
+            raise
+        refused.discard(path.name)
         if not publish:
             self._pending[(run_dir.name, set_dir.name)] = run_dir
             return outcome
@@ -404,7 +412,10 @@ class S2Engine:
     ) -> tuple[SetResult, dict[str, Path], list[Future[dict[str, Path]]]]:
         result = self._set_result(state, ctx)
         state.result = result
-        outputs, plots = self.publisher.publish_set(state, result, ctx.constants, ctx.fits)
+        refused = self._refused.get((state.run, state.name), set())
+        outputs, plots = self.publisher.publish_set(
+            state, result, ctx.constants, ctx.fits, refused
+        )
         return result, outputs, plots
 
     def _publish_run(

@@ -128,5 +128,6 @@ def analyse_file(
     rerun = rerun_stale(state, stats.key, i, tolerance_us, params)
     state.pending_frames += features.n_frames
     state.pending_files += 1
+    state.pending_names.append(path.name)
     state.result = None
     return features.n_frames, rerun
