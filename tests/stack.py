@@ -52,6 +52,15 @@ class Webhook:
                 if a["labels"].get("alertname") == alertname and a.get("status") == "firing"
             ]
 
+    def resolved(self, alertname: str) -> list[dict[str, str]]:
+        """Labels of the resolved notifications received for ``alertname``."""
+        with self.lock:
+            return [
+                a["labels"]
+                for a in self.alerts
+                if a["labels"].get("alertname") == alertname and a.get("status") == "resolved"
+            ]
+
 
 @contextmanager
 def webhook_receiver() -> Iterator[Webhook]:
@@ -96,6 +105,27 @@ def _process(cmd: list[str], log: Path, ready_url: str, what: str) -> Iterator[N
             proc.wait(timeout=10)
 
 
+def rules_with_for(workdir: Path, durations: dict[str, str]) -> Path:
+    """A copy of wavedqm's rules in ``workdir`` where the alerts named in ``durations`` have
+    that ``for:`` instead of theirs (e.g. ``{"WavedqmQualityError": "1s"}``, so a test need
+    not wait minutes); nothing else changes."""
+    lines = RULES.read_text().splitlines(keepends=True)
+    current, changed = None, set()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped.startswith("- alert:") or stripped.startswith("- record:"):
+            current = stripped.split(":", 1)[1].strip()
+        elif current in durations and stripped.startswith("for:"):
+            indent = line[: len(line) - len(line.lstrip())]
+            lines[i] = f"{indent}for: {durations[current]}\n"
+            changed.add(current)
+    missing = set(durations) - changed
+    assert not missing, f"no 'for:' found for {sorted(missing)} in {RULES}"
+    copy = workdir / "wavedqm-rules.yml"
+    copy.write_text("".join(lines))
+    return copy
+
+
 @contextmanager
 def alertmanager(workdir: Path, webhook: Webhook) -> Iterator[str]:
     """Alertmanager routing everything to ``webhook`` at once (1 s group wait)."""
@@ -108,7 +138,7 @@ def alertmanager(workdir: Path, webhook: Webhook) -> Iterator[str]:
         "  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\n"
         "receivers:\n"
         "  - name: test-webhook\n"
-        f"    webhook_configs:\n      - url: {webhook.url}\n        send_resolved: false\n"
+        f"    webhook_configs:\n      - url: {webhook.url}\n        send_resolved: true\n"
     )
     storage = workdir / "am-data"
     cmd = [
@@ -124,13 +154,16 @@ def alertmanager(workdir: Path, webhook: Webhook) -> Iterator[str]:
 
 
 @contextmanager
-def prometheus(workdir: Path, target: str, alertmanager_url: str | None) -> Iterator[str]:
-    """Prometheus scraping ``target`` (host:port) every second with wavedqm's real rules."""
+def prometheus(
+    workdir: Path, target: str, alertmanager_url: str | None, rules: Path = RULES
+) -> Iterator[str]:
+    """Prometheus scraping ``target`` (host:port) every second with wavedqm's real rules (or
+    ``rules``: a copy of them, see :func:`rules_with_for`)."""
     port = free_port()
     config = workdir / "prometheus.yml"
     text = (
         "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        f"rule_files:\n  - {RULES}\n"
+        f"rule_files:\n  - {rules}\n"
         "scrape_configs:\n"
         "  - job_name: wavedqm\n"
         f"    static_configs:\n      - targets: ['{target}']\n"

@@ -136,9 +136,12 @@ def test_sigterm_after_a_burst_stops_quickly_and_loses_nothing(tmp_path: Path) -
 
     staging, spool = tmp_path / "staging", tmp_path / "spool"
     spool.mkdir()
-    files = [p for p, _ in simulate_run(
-        staging, files=24, events=20, n_samples=300, seed=3, interval_s=0.0
-    )]
+    files = [
+        p
+        for p, _ in simulate_run(
+            staging, files=24, events=20, n_samples=300, seed=3, interval_s=0.0
+        )
+    ]
     daemon = start_daemon(tmp_path, spool)
     try:
         for path in files:  # the burst: every file renamed in at once

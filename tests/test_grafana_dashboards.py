@@ -30,6 +30,8 @@ from wavedqm.dashboards import (
     variable_values,
     variables_used,
 )
+from wavedqm.exporters.reference_store import use_reference
+from wavedqm.processors.light_quality import create_reference
 from wavedqm.processors.router import Router
 from wavedqm.simulate.flow import ChannelFaults
 from wavedqm.simulate.shots import simulate_shots
@@ -43,7 +45,15 @@ PROVIDER_YAML = GRAFANA / "provisioning" / "dashboards" / "wavedqm.yml"
 DASHBOARD_PATH = "/var/lib/grafana/dashboards/wavedqm"
 GRID_WIDTH = 24
 OVERVIEW_UID = "wavedqm-overview"
-ROW_TITLES = ["Service", "Light channels", "Masks", "S2 (xenon TPC)", "Voxels", "Shots"]
+ROW_TITLES = [
+    "Service",
+    "Light channels",
+    "Masks",
+    "Quality vs reference",
+    "S2 (xenon TPC)",
+    "Voxels",
+    "Shots",
+]
 METRIC = re.compile(r"wavedqm_[a-z0-9_]+")
 SELECTOR = re.compile(r"(wavedqm_[a-z0-9_]+)\s*\{([^}]*)\}")
 MATCHER = re.compile(r'(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"')
@@ -106,6 +116,10 @@ def one_file(tmp_path_factory: pytest.TempPathFactory, flow_file) -> tuple[Route
     cfg = Config().with_overrides(
         output={"dir": str(root / "out"), "state_dir": str(root / "state")}
     )
+    # a reference run from a good file, so that the quality series exist too
+    good, _ = flow_file(n_events=30, seed=8)
+    create_reference(cfg, root / "state", "good", [good])
+    use_reference(root / "state", "good")
     router = Router(cfg)
     router.processors()
     assert router.route(path, completed_at=time.time()).ok
@@ -531,6 +545,7 @@ def test_image_panels_point_at_the_daemon_masks(overview: dict[str, Any]) -> Non
     assert paths == [
         "/images/baseline.png",
         "/images/flatline.png",
+        "/images/quality.png",
         "/images/shot_overlay.png",
         "/images/shot_trends.png",
         "/images/voxel_charge.png",

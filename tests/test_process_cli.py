@@ -27,9 +27,7 @@ def _pairs(pairs) -> list[list[int]]:
     return sorted([int(a), int(c)] for a, c in pairs)
 
 
-@pytest.mark.parametrize(
-    ("seed", "compression"), [(11, None), (12, "gzip")]
-)
+@pytest.mark.parametrize(("seed", "compression"), [(11, None), (12, "gzip")])
 def test_process_reports_exactly_the_simulated_faults(
     tmp_path: Path, seed: int, compression: str | None
 ) -> None:

@@ -393,8 +393,13 @@ def test_file_not_ready_is_retried_then_handled(tmp_path):
         assert rec.wait_calls(3, timeout=5)
         assert svc.wait_idle(3)
         st = svc.status()
-        assert st["counts"] == {"ok": 1, "failed": 0, "not_ready": 2, "skipped_seen": 0,
-                                "output_error": 0}
+        assert st["counts"] == {
+            "ok": 1,
+            "failed": 0,
+            "not_ready": 2,
+            "skipped_seen": 0,
+            "output_error": 0,
+        }
         gaps = [b.started_at - a.started_at for a, b in itertools.pairwise(rec.calls)]
         assert all(g >= 0.2 for g in gaps)
     assert len(events.named("file_not_ready")) == 2

@@ -86,8 +86,13 @@ def test_flags_are_exactly_the_simulators_truth(shots_dir: Path, tmp_path: Path)
     assert flagged == want
     b_dot_rise = [r[7] for r in rows[1:] if r[1] == "b_dot"]
     assert set(b_dot_rise) == {""}  # not configured for the B-dot
-    for name in ["overlay_photodiode.png", "trends_vs_shot.png",
-                 "trends_vs_gas_pressure_mTorr.png", "shot_report.md", "shot_report.pdf"]:
+    for name in [
+        "overlay_photodiode.png",
+        "trends_vs_shot.png",
+        "trends_vs_gas_pressure_mTorr.png",
+        "shot_report.md",
+        "shot_report.pdf",
+    ]:
         assert (out / name).stat().st_size > 1000, name  # fmt: skip
     assert (out / "overlay_b_dot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "out" / "images" / "shot_overlay.png").exists()

@@ -126,8 +126,10 @@ def test_merge_of_two_halves_equals_one_fill(case, cut) -> None:
     one = _new(threads=1)
     one.fill(x, y, z, q, disabled)
     a, b = _new(threads=1), _new(threads=1)
+
     def half(arr, s):
         return None if arr is None else arr[s]
+
     a.fill(*(arr[:cut] for arr in (x, y, z, q)), half(disabled, slice(None, cut)))
     b.fill(*(arr[cut:] for arr in (x, y, z, q)), half(disabled, slice(cut, None)))
     a.merge(b)
