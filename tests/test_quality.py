@@ -214,10 +214,11 @@ def test_cli_reference_then_process_writes_quality_and_masks_known_noisy(
     state, out = tmp_path / "state", tmp_path / "out"
     folder = str(run["ref0"].parent)
     assert main(["reference", "create", "good", folder, "--state", str(state)]) == 0
-    assert "reference good: 3 files, 600 events" in capsys.readouterr().out
+    assert "reference good light: 3 files, 600 events" in capsys.readouterr().out
     assert main(["reference", "show", "good", "--json", "--state", str(state)]) == 0
     shown = json.loads(capsys.readouterr().out)
-    assert shown["files"] == 3 and shown["events"] == 3 * EVENTS
+    assert shown["light"]["files"] == 3 and shown["light"]["events"] == 3 * EVENTS
+    assert shown["parts"] == {}  # light files only
     assert main(["reference", "use", "missing", "--state", str(state)]) == 2
     assert "reference 'missing' not found" in capsys.readouterr().err
     assert main(["reference", "use", "good", "--state", str(state)]) == 0

@@ -1,9 +1,10 @@
 """``wavedqm reference create|list|show|use``: the reference runs the light quality tests
 compare each file with (stored in ``STATE/references/``).
 
-- ``create NAME FROM...``: analyse the light data of the files (or of every HDF5 file in the
-  folders) given, as ``wavedqm process`` would, and store their pooled reference (a reference
-  of the same name is replaced; no other state is touched, the files are only read);
+- ``create NAME FROM...``: analyse the files (or every file of the folders) given, as
+  ``wavedqm process`` would, and store the reference's part of every kind they hold (light,
+  s2, shots, voxels; :mod:`wavedqm.processors.reference_create`); a reference of the same name
+  is replaced; no other state is touched, the files are only read;
 - ``list``: the references, the one in use marked ``*``;
 - ``show NAME``: where it came from and its medians (``--json`` for machines);
 - ``use NAME``: make it the one in use (``quality.reference`` in the configuration wins).
@@ -43,23 +44,26 @@ def run(args: argparse.Namespace) -> int:
         ReferenceError,
         active_reference_name,
         list_references,
-        load_reference,
         use_reference,
     )
+    from wavedqm.processors.reference_show import describe_reference
 
     cfg = load_config(args.config).with_overrides(output={"state_dir": args.state})
     state = Path(cfg.output.state_dir)
     try:
         if args.reference_command == "create":
-            from wavedqm.processors.light_quality import create_reference
+            from wavedqm.processors.reference_create import create_reference
 
-            ref, path, skipped = create_reference(
+            made, not_made = create_reference(
                 cfg, state, args.name, [Path(s) for s in args.sources]
             )
-            for file, why in skipped:
-                print(f"skipped {file}: {why}", file=sys.stderr)
-            print(f"reference {ref.name}: {len(ref.sources)} files, {ref.n_events} events "
-                  f"-> {path}")  # fmt: skip
+            for part in made:
+                for file, why in part.skipped:
+                    print(f"skipped {file}: {why}", file=sys.stderr)
+                print(f"reference {args.name} {part.kind}: {part.files} files, "
+                      f"{part.entries} {part.unit} -> {part.path}")  # fmt: skip
+            for kind, why in not_made:
+                print(f"reference {args.name}: no {kind} part: {why}", file=sys.stderr)
         elif args.reference_command == "list":
             active = active_reference_name(state, cfg.quality.reference)
             for name in list_references(state):
@@ -67,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
             if active and active not in list_references(state):
                 print(f"* {active} (in use, but not found in {state})")
         elif args.reference_command == "show":
-            info = load_reference(state, args.name).describe()
+            info = describe_reference(state, args.name)
             if args.json:
                 print(json.dumps(info, indent=2))
             else:
@@ -86,14 +90,24 @@ def run(args: argparse.Namespace) -> int:
 def _show_text(info: dict) -> str:
     from wavedqm.exporters.plots import utc_text
 
-    lines = [
-        f"reference {info['name']}: {info['files']} files, {info['events']} events, made "
-        f"{utc_text(info['created_at'])}",
-        f"channels with data: {info['channels_with_data']}; median noise "
-        f"{info['median_noise_adc16']} ADC16, median baseline {info['median_baseline_adc16']} "
-        "ADC16",
-    ]
-    for source in info["sources"]:
-        start, end = utc_text(source["time_start_s"]), utc_text(source["time_end_s"])
-        lines.append(f"  {source['file']}: {source['events']} events, data {start} -> {end}")
+    lines = []
+    light = info.get("light")
+    if light is not None:
+        lines += [
+            f"reference {info['name']} light: {light['files']} files, {light['events']} events, "
+            f"made {utc_text(light['created_at'])}",
+            f"  channels with data: {light['channels_with_data']}; median noise "
+            f"{light['median_noise_adc16']} ADC16, median baseline "
+            f"{light['median_baseline_adc16']} ADC16",
+        ]
+        for source in light["sources"]:
+            start, end = utc_text(source["time_start_s"]), utc_text(source["time_end_s"])
+            lines.append(f"  {source['file']}: {source['events']} events, data {start} -> {end}")
+    for kind, part in info.get("parts", {}).items():
+        made = utc_text(part["created_at"]) if part.get("created_at") else "?"
+        lines.append(f"reference {info['name']} {kind}: {len(part.get('sources', []))} files, "
+                     f"made {made}")  # fmt: skip
+        for key, value in part.get("summary", {}).items():
+            lines.append(f"  {key}: {value}")
+        lines += [f"  {s['file'] if isinstance(s, dict) else s}" for s in part.get("sources", [])]
     return "\n".join(lines)

@@ -47,9 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers {args.workers} (expected 1 or more)")
-    cfg = load_config(args.config).with_overrides(
-        output={"dir": args.out, "state_dir": args.state}
-    )
+    cfg = load_config(args.config).with_overrides(output={"dir": args.out, "state_dir": args.state})
     options = ReprocessOptions(
         scheduler=args.scheduler,
         workers=args.workers,

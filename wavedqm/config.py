@@ -66,6 +66,9 @@ from wavedqm.config_sections import (
     default_state_dir as default_state_dir,
 )
 from wavedqm.config_sections import (
+    kind_quality_module,
+)
+from wavedqm.config_sections import (
     parse_channel_list as parse_channel_list,
 )
 from wavedqm.errors import ConfigError
@@ -232,6 +235,38 @@ def _validate_quality(obj: QualityConfig) -> None:
             )
         if test.min_events < 1:
             raise ConfigError(f"{where}.min_events: {test.min_events} (expected at least 1)")
+    for field_name, kind in (
+        ("s2_tests", "s2"),
+        ("shot_tests", "shots"),
+        ("voxel_tests", "voxels"),
+    ):
+        kinds_by_quantity = kind_quality_module(kind).KINDS_BY_QUANTITY
+        for name, test in getattr(obj, field_name).items():
+            _validate_kind_test(f"quality.{field_name}.{name}", test, kinds_by_quantity)
+
+
+def _validate_kind_test(
+    where: str, test: QualityTestConfig, kinds_by_quantity: dict[str, tuple[str, ...]]
+) -> None:
+    """One test of s2 / shots / voxels: a known quantity, a kind that applies to it, nested
+    intervals, ``min_events`` ≥ 1."""
+    if test.quantity not in kinds_by_quantity:
+        raise ConfigError(
+            f"{where}.quantity: {test.quantity!r} (expected one of: {', '.join(kinds_by_quantity)})"
+        )
+    kinds = kinds_by_quantity[test.quantity]
+    if test.kind not in kinds:
+        raise ConfigError(
+            f"{where}.kind: {test.kind!r} (expected for {test.quantity} one of: {', '.join(kinds)})"
+        )
+    (wl, wh), (el, eh) = test.warning, test.error
+    if not (el <= wl <= wh <= eh):
+        raise ConfigError(
+            f"{where}: warning {[wl, wh]} must lie inside error {[el, eh]} "
+            "(ok inside warning, warning inside error, error outside)"
+        )
+    if test.min_events < 1:
+        raise ConfigError(f"{where}.min_events: {test.min_events} (expected at least 1)")
 
 
 def _validate_charge(obj: ChargeConfig) -> None:
@@ -292,9 +327,7 @@ def _validate(obj: Any, section: str) -> None:
     if isinstance(obj, MetricsConfig):
         parse_listen(obj.listen)
     if isinstance(obj, OutputConfig) and obj.drawing_processes < 0:
-        raise ConfigError(
-            f"output.drawing_processes: {obj.drawing_processes} (expected 0 or more)"
-        )
+        raise ConfigError(f"output.drawing_processes: {obj.drawing_processes} (expected 0 or more)")
     if isinstance(obj, OutputConfig) and not obj.retry_seconds > 0:
         raise ConfigError(f"output.retry_seconds: {obj.retry_seconds} (expected > 0)")
     if isinstance(obj, OutputConfig) and obj.max_pending_drawings < 1:

@@ -272,17 +272,48 @@ def _default_quality_tests() -> dict[str, QualityTestConfig]:
     return {name: QualityTestConfig(**spec) for name, spec in C.QUALITY_DEFAULT_TESTS.items()}  # type: ignore[arg-type]
 
 
+KIND_QUALITY_MODULES = {
+    "s2": "wavedqm.analysis.s2_quality",
+    "shots": "wavedqm.analysis.shot_quality",
+    "voxels": "wavedqm.analysis.voxel_quality",
+}
+"""Where each non-light kind's quality tests live: each module has ``DEFAULT_TESTS`` (name ->
+QualityTestConfig keyword arguments) and ``KINDS_BY_QUANTITY`` (quantity -> the test kinds that
+apply to it), so that its constants stay in one place (imported when a config is built)."""
+
+
+def kind_quality_module(kind: str) -> Any:
+    import importlib
+
+    return importlib.import_module(KIND_QUALITY_MODULES[kind])
+
+
+def _kind_tests(kind: str) -> dict[str, QualityTestConfig]:
+    defaults = kind_quality_module(kind).DEFAULT_TESTS
+    return {name: QualityTestConfig(**spec) for name, spec in defaults.items()}
+
+
 @dataclass(frozen=True)
 class QualityConfig:
     """Quality tests of each light file against a reference run (``wavedqm reference``)."""
 
     reference: str = ""
-    """The reference's name (``STATE/references/<name>.h5``); empty: the one ``wavedqm
-    reference use`` chose; none chosen: no quality tests."""
+    """The reference's name (``STATE/references/<name>.npz``, and ``<kind>/<name>.npz`` for
+    s2, shots, voxels); empty: the one ``wavedqm reference use`` chose; none chosen: no quality
+    tests."""
     tests: dict[str, QualityTestConfig] = field(default_factory=_default_quality_tests)
     """The tests (a ``[quality.tests.<name>]`` table replaces the whole default set)."""
     channels_failing: tuple[float, float] = C.QUALITY_CHANNELS_FAILING
     """Fraction of monitored channels with an error: warning above the first, error above."""
+    s2_tests: dict[str, QualityTestConfig] = field(default_factory=lambda: _kind_tests("s2"))
+    """``[quality.s2_tests.<name>]``: tests of each S2 set against the reference's set of the
+    same fields (quantities and kinds: ``wavedqm.analysis.s2_quality``)."""
+    shot_tests: dict[str, QualityTestConfig] = field(default_factory=lambda: _kind_tests("shots"))
+    """``[quality.shot_tests.<name>]``: tests of each shot's metrics per channel against the
+    reference shots (``wavedqm.analysis.shot_quality``)."""
+    voxel_tests: dict[str, QualityTestConfig] = field(default_factory=lambda: _kind_tests("voxels"))
+    """``[quality.voxel_tests.<name>]``: tests of each charge run's voxel occupancy against the
+    reference's (``wavedqm.analysis.voxel_quality``)."""
 
 
 @dataclass(frozen=True)

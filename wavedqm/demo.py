@@ -78,9 +78,7 @@ def _publish_light(spool: Path, opts: DemoOptions, stop: threading.Event, seed: 
     )  # fmt: skip
 
 
-def _publish_field_scan(
-    spool: Path, opts: DemoOptions, stop: threading.Event, seed: int
-) -> object:
+def _publish_field_scan(spool: Path, opts: DemoOptions, stop: threading.Event, seed: int) -> object:
     from wavedqm.simulate.wfm import simulate_field_scan
 
     return simulate_field_scan(

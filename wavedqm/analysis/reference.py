@@ -78,9 +78,7 @@ class LightReference:
             "sources": self.sources,
             "channels_with_data": int(np.count_nonzero(finite)),
             "median_noise_adc16": float(np.median(noise[finite])) if finite.any() else None,
-            "median_baseline_adc16": (
-                float(np.median(baseline[finite])) if finite.any() else None
-            ),
+            "median_baseline_adc16": (float(np.median(baseline[finite])) if finite.any() else None),
         }
 
 

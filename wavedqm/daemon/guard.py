@@ -185,9 +185,11 @@ class FileGuard:
             self._key, self._since = key, time.monotonic()
         if self._fd is None:
             return
-        header = _HEADER_PREFIX + json.dumps(
-            {"path": str(key.path), "size": key.size, "mtime_ns": key.mtime_ns}
-        ) + "\n"
+        header = (
+            _HEADER_PREFIX
+            + json.dumps({"path": str(key.path), "size": key.size, "mtime_ns": key.mtime_ns})
+            + "\n"
+        )
         os.ftruncate(self._fd, 0)
         os.lseek(self._fd, 0, os.SEEK_SET)
         os.write(self._fd, header.encode())

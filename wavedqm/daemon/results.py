@@ -100,8 +100,7 @@ class ResultBook:
             return True, "ok"
         since = time.strftime("%H:%M:%S", time.localtime(err["since"]))
         return False, (
-            f"output failing since {since} ({waiting} file(s) waiting for a retry): "
-            f"{err['error']}"
+            f"output failing since {since} ({waiting} file(s) waiting for a retry): {err['error']}"
         )
 
     # -- recording -------------------------------------------------------------------------

@@ -143,7 +143,7 @@ def _layout(fig: Figure, n_rows: int, n_cols: int, strips: bool) -> tuple[list[A
             fig.add_subplot(grid[r, c], sharex=first)
             for r in range(n_rows) for c in range(n_cols) if (r, c) != (0, 0)
         ]  # fmt: skip
-        for ax in panels[: -n_cols]:
+        for ax in panels[:-n_cols]:
             ax.tick_params(labelbottom=False)
         return panels, []
     outer = fig.add_gridspec(n_rows, n_cols, hspace=0.3, wspace=0.2, **_MARGINS)

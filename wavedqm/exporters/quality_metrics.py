@@ -36,7 +36,7 @@ class QualityMetrics:
         self.channels = Gauge(
             "wavedqm_quality_channels",
             "Monitored light channels per quality test and status in the last file "
-            "(test=\"worst\": by each channel's worst test).",
+            '(test="worst": by each channel\'s worst test).',
             ["test", "status"],
             registry=r,
         )

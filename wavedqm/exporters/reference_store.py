@@ -114,15 +114,27 @@ def load_reference(state_dir: Path, name: str) -> LightReference:
 
 
 def list_references(state_dir: Path) -> list[str]:
+    """Every reference name: with a light part (``NAME.npz``) or a section of another kind
+    (``<kind>/NAME.npz``, :mod:`~wavedqm.exporters.reference_sections`)."""
     folder = references_dir(state_dir)
     if not folder.is_dir():
         return []
-    return sorted(p.stem for p in folder.glob(f"*{SUFFIX}") if NAME.fullmatch(p.stem))
+    files = [*folder.glob(f"*{SUFFIX}"), *folder.glob(f"*/*{SUFFIX}")]
+    return sorted({p.stem for p in files if NAME.fullmatch(p.stem)})
+
+
+def has_light(state_dir: Path, name: str) -> bool:
+    return reference_path(state_dir, name).is_file()
 
 
 def use_reference(state_dir: Path, name: str) -> Path:
-    """Make ``name`` the active reference (it must exist and be readable)."""
-    load_reference(state_dir, name)
+    """Make ``name`` the active reference (it must exist; its light part must be readable)."""
+    if has_light(state_dir, name):
+        load_reference(state_dir, name)
+    elif check_name(name) not in list_references(state_dir):
+        known = ", ".join(list_references(state_dir)) or "none"
+        raise ReferenceError(f"reference {name!r} not found in {references_dir(state_dir)} "
+                             f"(references: {known})")  # fmt: skip
     return atomic_write_text(references_dir(state_dir) / C.ACTIVE_REFERENCE_FILE, name + "\n")
 
 

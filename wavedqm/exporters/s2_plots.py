@@ -216,9 +216,7 @@ class Pick:
     label: str
 
 
-def read_trace(
-    path: Path, frame: int, n_pedestal: int, polarity: int, label: str
-) -> Trace:
+def read_trace(path: Path, frame: int, n_pedestal: int, polarity: int, label: str) -> Trace:
     """One frame of a ``.wfm`` file as the analysis sees it: mV after polarity inversion,
     pedestal (mean of the first ``n_pedestal`` samples) subtracted, against µs."""
     with open_wfm(path) as w:
@@ -303,8 +301,7 @@ def run_plot_job(rr: RunResult, plots_dir: Path, nbins: int) -> Callable[[], dic
             "diffusion_analysis": diffusion_figure(rr.run, rr.diffusion),
         }
         return {
-            f"run/{kind}": write_png(plots_dir / names[kind], fig)
-            for kind, fig in figures.items()
+            f"run/{kind}": write_png(plots_dir / names[kind], fig) for kind, fig in figures.items()
         }
 
     return job

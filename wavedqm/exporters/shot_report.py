@@ -58,7 +58,9 @@ def summary_page(series: str, records: Sequence[ShotRecord]) -> Callable[[], obj
     last = ordered(records)[-1] if records else None
     note = (
         f"{shots} shots; latest {last.shot_id} ({last.source}) analysed "
-        f"{utc_text(last.processed_at)}" if last else "no shots"
+        f"{utc_text(last.processed_at)}"
+        if last
+        else "no shots"
     )
     columns = ["channel", "shots flagged", *C.SHOT_FLAGS]
     return partial(

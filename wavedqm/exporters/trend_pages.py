@@ -199,7 +199,7 @@ def _y_axis(panel: TrendPanel) -> tuple[bool, float, str]:
     power = f"10{str(exponent).translate(_SUPERSCRIPT)}"
     label = panel.y_label
     label = label.replace("(", f"({power} ", 1) if "(" in label else f"{label} (× {power})"
-    return False, 10.0 ** -exponent, label
+    return False, 10.0**-exponent, label
 
 
 def time_axis_labels(times: Sequence[float | None]) -> tuple[list[str], str]:
@@ -237,4 +237,3 @@ def time_axis_labels(times: Sequence[float | None]) -> tuple[list[str], str]:
     out = ["-" if t is None or not np.isfinite(t) else f"+{t - t0:.1f} s" for t in times]
     first = datetime.fromtimestamp(t0, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
     return out, f"top axis: data start of the file, seconds after {first} UTC"
-

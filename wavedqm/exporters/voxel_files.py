@@ -116,14 +116,12 @@ def summary_text(v: VoxelArrays, d: VoxelDiagnostics) -> str:
         "",
         f"Grid: origin {list(g.origin_cm)} cm, voxel size {list(g.voxel_size_cm)} cm, "
         f"shape {list(g.shape)} ({g.n_voxels} voxels; {d.n_active} in the active volume)",
-        "Hits: "
-        + "; ".join(f"{key[5:].replace('_', ' ')} {t.get(key, 0)}" for key in TALLY_ATTRS),
+        "Hits: " + "; ".join(f"{key[5:].replace('_', ' ')} {t.get(key, 0)}" for key in TALLY_ATTRS),
         "",
         "Hits per occupied voxel:",
         f"  min {_fmt(d.hits_min)}, max {_fmt(d.hits_max)}, "
         f"mean {_fmt(d.hits_mean)}, median {_fmt(d.hits_median)}",
-        f"  active voxels with fewer than {d.low_hits_threshold} hits: "
-        f"{pct(d.low_hits_ratio)} %",
+        f"  active voxels with fewer than {d.low_hits_threshold} hits: {pct(d.low_hits_ratio)} %",
         "",
         f"Occupied active voxels: {d.n_occupied} of {d.n_active} ({pct(d.occupied_ratio)} %)",
         f"Never hit (dead regions): {pct(d.dead_region_ratio)} % of the active volume",

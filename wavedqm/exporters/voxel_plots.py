@@ -50,7 +50,11 @@ def occupancy_figure(run: str, grid: Grid, n_files: int, d: VoxelDiagnostics) ->
         counts = d.projections[name].astype(np.float64)
         counts[counts == 0] = np.nan  # never hit: white
         image = ax.pcolormesh(
-            grid.edges(a), grid.edges(b), counts.T, norm=LogNorm(1, vmax), cmap="viridis",
+            grid.edges(a),
+            grid.edges(b),
+            counts.T,
+            norm=LogNorm(1, vmax),
+            cmap="viridis",
             rasterized=True,  # one image in the PDF, not a path per cell (0.9 s -> ms)
         )
         ax.set_xlabel(f"{AXES[a]} (cm)")

@@ -117,9 +117,7 @@ def _table_len(f: h5py.File, name: str) -> int | None:
     return len(obj) if isinstance(obj, h5py.Dataset) and obj.ndim >= 1 else None
 
 
-def _build_info(
-    f: h5py.File, path: Path, layout: _LightLayout | None, file_size: int
-) -> FlowInfo:
+def _build_info(f: h5py.File, path: Path, layout: _LightLayout | None, file_size: int) -> FlowInfo:
     for name in (CHARGE_EVENTS, CHARGE_HITS):
         table = f.get(name)
         if isinstance(table, h5py.Dataset) and table.ndim == 1:

@@ -152,8 +152,8 @@ def _pad8(n: int) -> int:
 def _attribute_data(reader: _Reader, header_addr: int, name: bytes) -> tuple[bytes, bytes]:
     """(datatype, data) of the attribute message named ``name`` in the object header."""
     version = reader.read(header_addr, 1)[0]
-    messages = _messages_v1(reader, header_addr) if version == 1 else _messages_v2(
-        reader, header_addr
+    messages = (
+        _messages_v1(reader, header_addr) if version == 1 else _messages_v2(reader, header_addr)
     )
     for mtype, body in messages:
         if mtype != _MSG_ATTRIBUTE or len(body) < 8:

@@ -49,6 +49,7 @@ class RunConfig:
     fits: dict[str, Any] = field(default_factory=dict)
     """``FitSettings`` field -> value, for the keys the ``[fit]`` table sets."""
 
+
 SetOverrides = dict[str, tuple[float, float]]
 """Set name → (gate V, anode V)."""
 

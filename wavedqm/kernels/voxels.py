@@ -376,9 +376,10 @@ class VoxelAccumulator:
 
     def merge_sparse(self, sparse: SparseVoxels) -> None:
         """Add a sparse contribution (voxel values only; tallies are the caller's)."""
-        if sparse.n_voxels and not 0 <= int(sparse.index.min()) <= int(
-            sparse.index.max()
-        ) < self.n_voxels:
+        if (
+            sparse.n_voxels
+            and not 0 <= int(sparse.index.min()) <= int(sparse.index.max()) < self.n_voxels
+        ):
             raise ValueError("sparse voxel index outside the grid")
         merge_sparse(self.acc, sparse.index, sparse.values)
 

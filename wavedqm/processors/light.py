@@ -306,59 +306,59 @@ def analyse_light_file(
     path: Path,
     previous: Rollup | None = None,
 ) -> LightAnalysis:
-        """Stream the file through the kernels once: light features of every waveform, power
-        spectra of a bounded set of events, the largest sample-to-sample jump. ``previous`` is
-        what the baseline-shift status (2) compares with."""
-        light_cfg = cfg.light
-        limit = cfg.reader.max_allocation_bytes
-        with FlowLightReader(
-            path,
-            chunk_bytes=cfg.reader.chunk_bytes,
-            max_events=light_cfg.max_events,
-            max_allocation_bytes=limit,
-        ) as reader:
-            info = reader.info
-            if not info.has_light:
-                return LightAnalysis(info, None)
-            _check_layout(cfg, path, info)
-            accumulator = LightAccumulator(light_cfg, channel_map)
-            spectra = None
-            if light_cfg.spectra_events > 0:
-                n_active = int(channel_map.active.sum())
-                check_allocation(
-                    path,
-                    f"the power spectra of {light_cfg.spectra_events} events of "
-                    f"{info.n_samples} samples",
-                    light_cfg.spectra_events * n_active * n_bins(info.n_samples) * 4,
-                    limit,
-                )
-                spectra = SpectraAccumulator(
-                    light_cfg.n_adcs,
-                    light_cfg.n_channels,
-                    info.n_samples,
-                    light_cfg.sample_period_us,
-                    light_cfg.spectra_events,
-                    channel_map.active,
-                    expected_events=reader.n_events,
-                    adc_range_v=light_cfg.adc_range_v,
-                )
-            jumps = JumpTracker(channel_map.active, light_cfg.sample_period_us)
-            features: LightFeatures | None = None
-            for batch in reader.batches():
-                features = light_features(
-                    batch.samples,
-                    light_cfg.pedestal_samples,
-                    light_cfg.ptp_threshold_adc16,
-                    light_cfg.clip_level_adc16,
-                    out=features,
-                )
-                accumulator.add(batch, features)
-                if spectra is not None and not spectra.full:
-                    spectra.add(batch)
-                jumps.add(batch, features)
-        light = accumulator.result(known_status, previous=baseline_previous(previous))
-        spectra_result = spectra.result() if spectra is not None and spectra.n_events else None
-        return LightAnalysis(info, light, spectra_result, jumps.best)
+    """Stream the file through the kernels once: light features of every waveform, power
+    spectra of a bounded set of events, the largest sample-to-sample jump. ``previous`` is
+    what the baseline-shift status (2) compares with."""
+    light_cfg = cfg.light
+    limit = cfg.reader.max_allocation_bytes
+    with FlowLightReader(
+        path,
+        chunk_bytes=cfg.reader.chunk_bytes,
+        max_events=light_cfg.max_events,
+        max_allocation_bytes=limit,
+    ) as reader:
+        info = reader.info
+        if not info.has_light:
+            return LightAnalysis(info, None)
+        _check_layout(cfg, path, info)
+        accumulator = LightAccumulator(light_cfg, channel_map)
+        spectra = None
+        if light_cfg.spectra_events > 0:
+            n_active = int(channel_map.active.sum())
+            check_allocation(
+                path,
+                f"the power spectra of {light_cfg.spectra_events} events of "
+                f"{info.n_samples} samples",
+                light_cfg.spectra_events * n_active * n_bins(info.n_samples) * 4,
+                limit,
+            )
+            spectra = SpectraAccumulator(
+                light_cfg.n_adcs,
+                light_cfg.n_channels,
+                info.n_samples,
+                light_cfg.sample_period_us,
+                light_cfg.spectra_events,
+                channel_map.active,
+                expected_events=reader.n_events,
+                adc_range_v=light_cfg.adc_range_v,
+            )
+        jumps = JumpTracker(channel_map.active, light_cfg.sample_period_us)
+        features: LightFeatures | None = None
+        for batch in reader.batches():
+            features = light_features(
+                batch.samples,
+                light_cfg.pedestal_samples,
+                light_cfg.ptp_threshold_adc16,
+                light_cfg.clip_level_adc16,
+                out=features,
+            )
+            accumulator.add(batch, features)
+            if spectra is not None and not spectra.full:
+                spectra.add(batch)
+            jumps.add(batch, features)
+    light = accumulator.result(known_status, previous=baseline_previous(previous))
+    spectra_result = spectra.result() if spectra is not None and spectra.n_events else None
+    return LightAnalysis(info, light, spectra_result, jumps.best)
 
 
 def _check_layout(cfg: Config, path: Path, info: FlowInfo) -> None:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from wavedqm.exporters.reference_store import (
     save_reference,
 )
 from wavedqm.logs import get_logger
+
+if TYPE_CHECKING:
+    from wavedqm.processors.reference_create import SectionMade
 
 log = get_logger(__name__)
 
@@ -171,6 +175,22 @@ def create_reference(
         name, results, time.time(), confidence_level=cfg.light.confidence_level
     )
     return reference, save_reference(state_dir, reference), skipped
+
+
+def create_light_section(
+    cfg: Config, state_dir: Path, name: str, files: list[Path]
+) -> SectionMade | None:
+    """The light part of reference ``name`` from the ``.FLOW.hdf5`` files among ``files``
+    (:mod:`~wavedqm.processors.reference_create`'s builder); None when there are none."""
+    from wavedqm.formats.detect import FLOW
+    from wavedqm.processors.reference_create import SectionMade, files_of_format
+
+    flow_files = files_of_format(files, FLOW)
+    if not flow_files:
+        return None
+    reference, path, skipped = create_reference(cfg, state_dir, name, flow_files)
+    return SectionMade("light", path, len(reference.sources), reference.n_events, "events",
+                       skipped)  # fmt: skip
 
 
 def masked_channels(light: LightResult) -> np.ndarray:

@@ -189,9 +189,7 @@ class S2Engine:
         self.run_constants = run_constants or RunConstants()
         self.set_overrides = dict(set_overrides or {})
         self.options = options or S2Options()
-        self.runs = RunContexts(
-            self.run_constants, self.set_overrides, fit_settings(self.options)
-        )
+        self.runs = RunContexts(self.run_constants, self.set_overrides, fit_settings(self.options))
         self._sets: OrderedDict[tuple[str, str], SetState] = OrderedDict()
         self._pending: dict[tuple[str, str], Path] = {}
         """Sets analysed in the current batch but not published yet -> their run folder."""
@@ -413,9 +411,7 @@ class S2Engine:
         result = self._set_result(state, ctx)
         state.result = result
         refused = self._refused.get((state.run, state.name), set())
-        outputs, plots = self.publisher.publish_set(
-            state, result, ctx.constants, ctx.fits, refused
-        )
+        outputs, plots = self.publisher.publish_set(state, result, ctx.constants, ctx.fits, refused)
         return result, outputs, plots
 
     def _publish_run(
