@@ -63,14 +63,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, st
 
 
 def _make_reference(work: Path) -> None:
-    """Reference "good" of three good files of the same detector, made and chosen with the
-    CLI in the state folder the daemon will use (start_daemon's ``work/state``)."""
+    """Reference "good" of three good light + charge files of the same detector, three shots
+    and an S2 set, made and chosen with the CLI in the state folder the daemon will use
+    (start_daemon's ``work/state``)."""
     good = work / "good-run"
     for i in range(3):
         publish_flow_file(
             good, f"good_p{i:04d}.FLOW.hdf5", n_events=QUALITY_EVENTS, seed=1000 + i,
-            detector_seed=DETECTOR_SEED,
+            detector_seed=DETECTOR_SEED, with_charge=True,
         )  # fmt: skip
+    # and of the other kinds, so that their quality series exist (the panels' queries)
+    simulate_shots(good / "shots", shots=3, n_samples=500, seed=21)
+    simulate_field_scan(
+        good / "RUN0", sets=((200.0, 2100.0),), files_per_set=1, frames_per_file=200
+    )
     cli = [sys.executable, "-m", "wavedqm.cli", "reference"]
     state = ["--state", str(work / "state")]
     for args in (["create", "good", str(good)], ["use", "good"]):

@@ -31,7 +31,7 @@ from wavedqm.dashboards import (
     variables_used,
 )
 from wavedqm.exporters.reference_store import use_reference
-from wavedqm.processors.light_quality import create_reference
+from wavedqm.processors.reference_create import create_reference
 from wavedqm.processors.router import Router
 from wavedqm.simulate.flow import ChannelFaults
 from wavedqm.simulate.shots import simulate_shots
@@ -116,9 +116,15 @@ def one_file(tmp_path_factory: pytest.TempPathFactory, flow_file) -> tuple[Route
     cfg = Config().with_overrides(
         output={"dir": str(root / "out"), "state_dir": str(root / "state")}
     )
-    # a reference run from a good file, so that the quality series exist too
-    good, _ = flow_file(n_events=30, seed=8)
-    create_reference(cfg, root / "state", "good", [good])
+    # a reference run from good files of every kind, so that the quality series exist too
+    good, _ = flow_file(n_events=30, seed=8, with_charge=True)
+    good_shots = simulate_shots(root / "good" / "shots", shots=3, n_samples=500, seed=11)
+    simulate_field_scan(
+        root / "good" / "RUN0", sets=((200.0, 2100.0),), files_per_set=1, frames_per_file=200
+    )
+    assert good_shots
+    made, _ = create_reference(cfg, root / "state", "good", [good, root / "good"])
+    assert {m.kind for m in made} == {"light", "s2", "shots", "voxels"}
     use_reference(root / "state", "good")
     router = Router(cfg)
     router.processors()
@@ -504,24 +510,26 @@ def test_grids_are_adc_by_channel_matrices(
         (target,) = panel["targets"]  # groupingToMatrix takes a single query
         assert target["instant"] and target["format"] == "table", panel["title"]
         metric = METRIC.search(target["expr"]).group(0)
-        assert {"adc", "channel"} <= set(exported_labels[metric]), metric
         ids = [t["id"] for t in panel["transformations"]]
         assert ids == ["groupingToMatrix", "organize"], panel["title"]
         matrix = panel["transformations"][0]["options"]
-        assert (matrix["rowField"], matrix["columnField"], matrix["valueField"]) == (
-            "adc",
-            "channel",
-            "Value",
-        )
         organize = panel["transformations"][1]["options"]
         first_column = f"{matrix['rowField']}\\{matrix['columnField']}"
+        renamed = organize["renameByName"][first_column]
+        assert panel["options"]["sortBy"] == [{"displayName": renamed, "desc": False}]
+        assert matrix["valueField"] == "Value", panel["title"]
+        if metric.startswith(("wavedqm_s2_", "wavedqm_shots_", "wavedqm_voxels_")):
+            # the kinds' quality tables: one row per set / channel / run, one column per test
+            assert matrix["columnField"] == "test", panel["title"]
+            assert {matrix["rowField"], "test"} <= set(exported_labels[metric]), metric
+            continue
+        assert {"adc", "channel"} <= set(exported_labels[metric]), metric
+        assert (matrix["rowField"], matrix["columnField"]) == ("adc", "channel")
         order = organize["indexByName"]
         assert order[first_column] == 0
         channels = sorted(exported_labels[metric]["channel"], key=int)
         assert [order[c] for c in channels] == sorted(order[c] for c in channels)
         assert order[channels[0]] < order[channels[-1]]
-        renamed = organize["renameByName"][first_column]
-        assert panel["options"]["sortBy"] == [{"displayName": renamed, "desc": False}]
         assert {p["gridPos"]["w"] for p in grids} == {GRID_WIDTH}
 
 

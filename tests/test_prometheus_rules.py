@@ -105,6 +105,9 @@ def test_the_expected_alerts_exist() -> None:
         "WavedqmS2SetStalled",
         "WavedqmQualityError",
         "WavedqmQualityChannelsFailing",
+        "WavedqmS2QualityError",
+        "WavedqmVoxelQualityError",
+        "WavedqmShotQualityError",
     }
 
 

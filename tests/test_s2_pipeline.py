@@ -296,7 +296,8 @@ def test_outputs_have_the_seed_keys_and_only_go_under_out(run_dir: Path, tmp_pat
     for set_name in (SET_A, SET_B):
         d = out / set_name
         doc = read_json(d / "s2_results.json")
-        assert list(doc) == SEED_S2_RESULTS_KEYS
+        assert list(doc) == [*SEED_S2_RESULTS_KEYS, "quality"]  # the seed's keys, then ours
+        assert doc["quality"] == {"reference": None, "status": "no_reference"}
         assert list(doc["set_metadata"]) == SEED_SET_METADATA_KEYS
         assert all(isinstance(v, float) for v in doc["set_metadata"].values())
         for key in ("t_window", "n_pedestal", "ma_window", "bs_threshold", "dt"):

@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="simulated DAQ -> watched folder -> metrics and outputs")
     demo.add_argument("--out", default="wavedqm-demo", metavar="DIR")
     demo.add_argument("--files", type=int, default=5, metavar="N")
-    demo.add_argument("--events", type=int, default=40, metavar="N")
+    demo.add_argument("--events", type=int, default=60, metavar="N")
     demo.add_argument("--interval", type=float, default=1.0, metavar="S")
     demo.add_argument("--listen", default="127.0.0.1:9108", metavar="HOST:PORT")
     demo.add_argument(

@@ -41,6 +41,10 @@ DEMO_SHOTS = 12
 """Shots of the simulated pulsed experiment (four of them with a flaw on purpose)."""
 DEMO_SHOT_SERIES = "shots_demo"
 SETTLE_SECONDS = 0.5
+DEMO_REFERENCE = "demo-good"
+"""The reference run the demo makes from good simulated files of every kind, and uses."""
+DEMO_REFERENCE_FILES = 2
+DEMO_REFERENCE_SHOTS = 8
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,8 @@ class DemoOptions:
     out: Path
     files: int = 5
     """Light files to simulate."""
-    events: int = 40
-    """Events per light file."""
+    events: int = 60
+    """Events per light file (more than the light quality tests' 50, so they have data)."""
     interval_s: float = 1.0
     """Seconds between the files of each source."""
     listen: str = "127.0.0.1:9108"
@@ -124,6 +128,34 @@ def demo_config(opts: DemoOptions) -> Config:
     )
 
 
+def _make_reference(cfg: Config, opts: DemoOptions, seed: int) -> list[str]:
+    """Good simulated files of every kind in ``OUT/reference-run/`` (light + charge of the
+    demo's detector without its faults, one file per field-scan set, clean shots), made into
+    the reference :data:`DEMO_REFERENCE` and put in use: the demo's files are then tested
+    against it (the quality masks, the reference on the plots). Returns what was made."""
+    from wavedqm.exporters.reference_store import use_reference
+    from wavedqm.processors.reference_create import create_reference
+    from wavedqm.simulate.flow import simulate_run
+    from wavedqm.simulate.shots import simulate_shots
+    from wavedqm.simulate.wfm import simulate_field_scan
+
+    folder = opts.out / "reference-run"
+    simulate_run(
+        folder / "light", files=DEMO_REFERENCE_FILES, events=opts.events, interval_s=0.0,
+        seed=seed + 500, detector_seed=seed, with_charge=True,
+    )  # fmt: skip
+    simulate_field_scan(
+        folder / "RUN_reference", sets=DEMO_SETS, files_per_set=1,
+        frames_per_file=DEMO_WFM_FRAMES * DEMO_WFM_FILES_PER_SET, seed=seed + 501,
+    )  # fmt: skip
+    simulate_shots(folder / "shots", shots=DEMO_REFERENCE_SHOTS, seed=seed + 502)
+    state = Path(cfg.output.state_dir)
+    made, not_made = create_reference(cfg, state, DEMO_REFERENCE, [folder])
+    use_reference(state, DEMO_REFERENCE)
+    lines = [f"{m.kind}: {m.files} files, {m.entries} {m.unit} -> {m.path}" for m in made]
+    return lines + [f"no {kind} part: {why}" for kind, why in not_made]
+
+
 def run_demo(opts: DemoOptions, say: Say) -> int:
     """The demo (module doc); 0 when every simulated file was processed without failure,
     else 1 (a failure of a simulated file is a bug: its line says why)."""
@@ -143,6 +175,10 @@ def run_demo(opts: DemoOptions, say: Say) -> int:
         if len(done) >= expected:
             all_done.set()
 
+    seed = int(time.time()) % 100_000
+    say(f"wavedqm demo: reference {DEMO_REFERENCE!r} from good simulated files of every kind ...")
+    for line in _make_reference(cfg, opts, seed):
+        say(f"  {line}")
     say("wavedqm demo: compiling the kernels (once after installing: about a minute; "
         "later starts take about a second) ...")  # fmt: skip
     app = DaemonApp(cfg, on_file_done)
@@ -157,7 +193,6 @@ def run_demo(opts: DemoOptions, say: Say) -> int:
     say(f"simulated DAQs writing {expected} files into {spool}: "
         + ", ".join(f"{s.files(opts)} {s.name}" for s in SOURCES))  # fmt: skip
     stop = threading.Event()
-    seed = int(time.time()) % 100_000
     daqs = [
         threading.Thread(
             target=source.publish,

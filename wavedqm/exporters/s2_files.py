@@ -8,7 +8,8 @@ Per set, in ``OUT/<run>/<set>/`` (never in the data folder):
   ``set_metadata`` (:func:`~wavedqm.analysis.ratag.set_metadata`): ``t_s1``/``_std``,
   ``t_s2_start_mean``/``_std``, ``t_s2_end_mean``/``_std``, ``s2_duration_mean``/``_std``,
   ``time_drift`` µs; ``drift_field``, ``EL_field`` V/cm; ``speed_drift`` mm/µs;
-  ``red_drift_field`` Td;
+  ``red_drift_field`` Td; then ``quality`` (tests against the reference run,
+  :mod:`wavedqm.analysis.s2_quality`);
 - ``xray_areas.npy``: areas of the accepted X-ray events (float64 mV·µs);
 - ``xray_results.json``: ``set_id``, ``params`` (:func:`xray_params_document`),
   ``n_events``, ``n_accepted``, ``n_rejected`` (counts of frames), ``events``
@@ -137,12 +138,16 @@ def write_s2_results(
     set_metadata: Mapping[str, Any],
     *,
     method: str = S2_METHOD,
+    quality: Mapping[str, Any] | None = None,
 ) -> dict[str, Path]:
     """``s2_areas.npy`` (every frame's area, mV·µs) and ``s2_results.json`` (fit, ``params``
-    as :func:`s2_params_document`, ``set_metadata``: units in the module's docstring), atomic."""
+    as :func:`s2_params_document`, ``set_metadata``: units in the module's docstring; then
+    ``quality``, the set's tests against the reference, when given), atomic."""
     set_out_dir = Path(set_out_dir)
     npy = write_npy(set_out_dir / S2_AREAS_FILE, areas)
     doc = s2_results_document(fit, params, set_metadata, method)
+    if quality is not None:
+        doc["quality"] = jsonable(dict(quality))
     js = atomic_write_json(set_out_dir / S2_RESULTS_FILE, doc)
     return {"s2_areas": npy, "s2_results": js}
 

@@ -9,6 +9,13 @@ each edge moved since its first file (µs), its newest file's time (unix s), its
 interval (s) and the files of its folder not analysed yet. Per run: the S2 gain g_S2 (mV·µs
 per electron) and the recombination of each set.
 
+Quality tests against the reference run (:mod:`wavedqm.analysis.s2_quality`):
+``wavedqm_s2_quality_status{run, set, test}`` per test and ``wavedqm_s2_quality_worst_status{run,
+set}`` (−1 not enough data, 0 ok, 1 warning, 2 error), from the set's first publication with a
+reference in use; every quality series is removed as soon as a set is published with no
+reference (so that a quality alert resolves); ``wavedqm_s2_quality_reference_errors_total``
+counts a reference part that could not be used.
+
 Gauges hold the latest value of the set (NaN while unknown, e.g. before a fit succeeds); every
 series of a set exists from its first publication (gauges NaN, counters 0), so rules see it
 before its first change.
@@ -191,7 +198,28 @@ class S2Metrics:
             ["run", "set"],
             registry=r,
         )
+        self.quality_status = Gauge(
+            "wavedqm_s2_quality_status",
+            "Status of a quality test of the set against the reference's set of the same "
+            "fields, after the set's latest file: -1 not enough data, 0 ok, 1 warning, 2 error.",
+            [*per_set, "test"],
+            registry=r,
+        )
+        self.quality_worst = Gauge(
+            "wavedqm_s2_quality_worst_status",
+            "Worst quality-test status of the set against the reference (-1 not enough data, "
+            "0 ok, 1 warning, 2 error).",
+            per_set,
+            registry=r,
+        )
+        self.quality_reference_errors = Counter(
+            "wavedqm_s2_quality_reference_errors",
+            "Times the S2 part of the reference in use could not be read or decoded.",
+            registry=r,
+        )
         self._known_sets: set[tuple[str, str]] = set()
+        self._quality: dict[tuple[str, str], set[str]] = {}
+        """Per set, the tests whose status series exist."""
 
     def _init_set(self, run: str, set_name: str) -> None:
         """Create every series of a set, counters at 0 and gauges NaN (unknown), so rate(),
@@ -293,3 +321,23 @@ class S2Metrics:
         self.run_g_s2.labels(run=run).set(_value(g_s2))
         for set_name, r in recombination.items():
             self.run_recombination.labels(run=run, set=set_name).set(_value(r))
+
+    def quality_updated(
+        self, run: str, set_name: str, statuses: Mapping[str, int], worst: int
+    ) -> None:
+        """The set's quality-test statuses (test name -> code) and its worst status."""
+        key = (run, set_name)
+        for test in self._quality.get(key, set()) - set(statuses):
+            self.quality_status.remove(run, set_name, test)
+        for test, code in statuses.items():
+            self.quality_status.labels(run=run, set=set_name, test=test).set(int(code))
+        self.quality_worst.labels(run=run, set=set_name).set(int(worst))
+        self._quality[key] = set(statuses)
+
+    def quality_cleared(self) -> None:
+        """No reference in use: every set's quality series go."""
+        for (run, set_name), tests in self._quality.items():
+            for test in tests:
+                self.quality_status.remove(run, set_name, test)
+            self.quality_worst.remove(run, set_name)
+        self._quality = {}

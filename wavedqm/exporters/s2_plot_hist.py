@@ -7,7 +7,10 @@ drawn S2 histogram); the fitted Gaussian (fitted on the fit's own ``nbins`` hist
 per bar width; the fitted mean's 95% CI is an orange band, named in the legend with its
 bounds. The title's second line says how many areas are in the histogram and, by reason, why
 the others are not (:func:`~wavedqm.analysis.ratag_fit.area_counts`). No area at all: a
-"no data" page. Drawing only: the numbers come from :mod:`wavedqm.analysis`.
+"no data" page. With a reference in use, the reference set's histogram
+(:class:`~wavedqm.analysis.s2_quality.ReferenceOverlay`, scaled to the set's frames) is drawn
+over a set's bars as a black step line, per drawn bin width. Drawing only: the numbers come
+from :mod:`wavedqm.analysis`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from wavedqm.analysis.ratag_fit import AreaCounts, FitResult, area_counts, display_histogram
+from wavedqm.analysis.s2_quality import ReferenceOverlay
 from wavedqm.exporters.s2_plot_base import (
     ALL_AREAS_GREY,
     CI_ORANGE,
@@ -35,6 +39,22 @@ HEADROOM = 1.45
 """y range over the tallest bar: the legend and the fit message sit above the bars."""
 CI_TOO_NARROW = 0.004
 """A CI band narrower than this fraction of the x range is below a pixel at 640 px."""
+REFERENCE_COLOUR = "#111111"
+
+
+def _reference_overlay(ax: Axes, ref: ReferenceOverlay, edges: np.ndarray) -> None:
+    """The reference set's histogram as a step line, in counts per drawn bin (``edges``: the
+    drawn bars' edges; the reference's own bins are drawn, rescaled by the width ratio)."""
+    width = float(edges[1] - edges[0]) if edges.size >= 2 else float(ref.edges[1] - ref.edges[0])
+    per_bin = ref.counts * (width / np.diff(ref.edges))
+    ax.stairs(
+        per_bin, ref.edges, color=REFERENCE_COLOUR, lw=1.6, zorder=5,
+        label=f"reference {ref.reference!r} ({ref.reference_frames} frames), scaled to this "
+        "set's frames" + (f"\nquality: {ref.verdict}" if ref.verdict else ""),
+    )  # fmt: skip
+    top = float(per_bin.max()) * HEADROOM if per_bin.size else 0.0
+    if top > ax.get_ylim()[1]:
+        ax.set_ylim(0, top)
 
 
 def accounting_text(
@@ -125,6 +145,7 @@ def _area_histogram(
     mean_colour: str,
     data_label: str,
     cuts_key: str,
+    reference: ReferenceOverlay | None = None,
 ) -> None:
     counts, edges = display_histogram(values, fit.bin_cuts)
     if counts.size == 0:
@@ -137,6 +158,8 @@ def _area_histogram(
         )  # fmt: skip
         ax.set_ylim(0, max(1.0, float(counts.max())) * HEADROOM)
         ax.set_ylabel(f"counts per bin ({fmt(edges[1] - edges[0])} mV·µs)")
+    if reference is not None:
+        _reference_overlay(ax, reference, edges)
     if fit.fit_success and counts.size:
         _fit_overlay(ax, fit, edges, mean_colour)
     else:
@@ -157,21 +180,28 @@ def _histogram_figure(
     fit: FitResult,
     areas: np.ndarray,
     accounting: str,
+    reference: ReferenceOverlay | None = None,
     **style: str,
 ) -> Figure:
     fig = Figure(figsize=HIST_FIGSIZE, layout="constrained")
     ax = fig.add_subplot()
-    _area_histogram(ax, fit, areas, **style)
+    _area_histogram(ax, fit, areas, reference=reference, **style)
     ax.set_title(f"{title}\n{accounting}", parse_math=False, fontsize=11)
     return fig
 
 
 def s2_histogram_figure(
-    set_name: str, fit: FitResult, areas: np.ndarray, *, n_frames: int | None = None
+    set_name: str,
+    fit: FitResult,
+    areas: np.ndarray,
+    *,
+    n_frames: int | None = None,
+    reference: ReferenceOverlay | None = None,
 ) -> Figure:
     """Ion S2 areas of a set with their Gaussian fit (``fit`` from
     :func:`wavedqm.analysis.ratag.fit_area_histogram`). ``n_frames``: the set's frames
-    (default: one area per frame); frames beyond ``areas`` count as without an area."""
+    (default: one area per frame); frames beyond ``areas`` count as without an area.
+    ``reference``: the reference set's histogram to draw over the bars."""
     title = f"S2 area histogram — {set_name}"
     counts = area_counts(areas, fit.bin_cuts, n_frames)
     if counts.n_total == counts.n_no_area:
@@ -186,7 +216,7 @@ def s2_histogram_figure(
         counts, fit.bin_cuts, "frames", "S2 area", "without an S2 area (window unknown or empty)"
     )
     return _histogram_figure(
-        title, fit, areas, text, bar_colour=DATA_GREEN, mean_colour=MEAN_BLUE,
+        title, fit, areas, text, reference, bar_colour=DATA_GREEN, mean_colour=MEAN_BLUE,
         data_label="frames", cuts_key="ion_bin_cuts",
     )  # fmt: skip
 

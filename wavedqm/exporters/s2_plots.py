@@ -68,6 +68,7 @@ from wavedqm.logs import get_logger
 
 if TYPE_CHECKING:
     from wavedqm.analysis.ratag_run import RunResult, SetResult
+    from wavedqm.analysis.s2_quality import ReferenceOverlay
 
 __all__ = [
     "ALL_AREAS_GREY",
@@ -234,16 +235,19 @@ def set_plot_job(
     plots_dir: Path,
     nbins: int,
     n_pedestal: int,
+    reference: ReferenceOverlay | None = None,
 ) -> Callable[[], dict[str, Path]]:
-    """The set's two PNGs: its S2 area histogram and the validation waveforms (read from
-    their files when the job runs). ``nbins`` is the fit's bin count (kept for the callers:
-    the fit has already been made, and the drawn bins follow
-    :func:`wavedqm.analysis.ratag_fit.histogram_bins`)."""
+    """The set's two PNGs: its S2 area histogram (with ``reference``'s drawn over it when one
+    is in use) and the validation waveforms (read from their files when the job runs).
+    ``nbins`` is the fit's bin count (kept for the callers: the fit has already been made, and
+    the drawn bins follow :func:`wavedqm.analysis.ratag_fit.histogram_bins`)."""
     del nbins
 
     def job() -> dict[str, Path]:
         written = {}
-        fig = s2_histogram_figure(result.set_name, result.ion_fit, areas, n_frames=result.n_frames)
+        fig = s2_histogram_figure(
+            result.set_name, result.ion_fit, areas, n_frames=result.n_frames, reference=reference
+        )
         path = plots_dir / s2_histogram_name(result.set_name)
         written[f"{result.set_name}/s2_histogram"] = write_png(path, fig)
         traces = []

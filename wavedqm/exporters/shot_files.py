@@ -1,8 +1,10 @@
 """The files a series of shots gives, under ``OUT/<series>/`` (atomic writes):
 ``<shot id>.json`` per shot and ``shot_metrics.csv`` for the whole series (one row per shot ×
 channel: ``shot_id``, ``channel``, the eight metrics, ``flags`` joined by ``;``, then the
-control variables). Metrics that do not apply to a channel, or are undefined, are empty
-cells in the CSV and ``null`` in the JSON."""
+control variables); the shot JSON has a ``quality`` section (the tests against the
+reference run; ``{"reference": null, "status": "no_reference"}`` without one). Metrics that do
+not apply to a channel, or are undefined, are empty cells in the CSV and ``null`` in the
+JSON."""
 
 from __future__ import annotations
 
@@ -28,10 +30,14 @@ def shot_json_path(out_dir: Path, shot_id: str) -> Path:
 
 
 def shot_document(
-    record: ShotRecord, series: str, references: dict[str, TimingReference | None]
+    record: ShotRecord,
+    series: str,
+    references: dict[str, TimingReference | None],
+    quality: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The ``<shot id>.json`` document: the record, its flags by channel, and what each
-    channel's timing was judged against."""
+    """The ``<shot id>.json`` document: the record, its flags by channel, what each channel's
+    timing was judged against, and the ``quality`` section (the tests against the reference
+    run, :func:`wavedqm.processors.shots_quality.quality_document`) when given."""
     doc = record.to_dict()
     doc["series"] = series
     doc["flags"] = record.flags()
@@ -40,6 +46,8 @@ def shot_document(
                                          "shots": ref.shots}
         for name, ref in references.items()
     }  # fmt: skip
+    if quality is not None:
+        doc["quality"] = quality
     return doc
 
 

@@ -7,6 +7,11 @@ computes physics: the figures draw traces, envelopes and trend series made by
 - :func:`overlay_grid_figure`: the same for every channel, one panel each (Grafana's image);
 - :func:`trends_figure`: the trend metrics (rows) of every channel (columns) against the shot
   number or a control variable, flagged shots in red, the latest circled.
+
+With a reference in use (its shots part, :mod:`wavedqm.analysis.shot_quality`), the overlays
+show the reference's peak (green cross: mean ± std of the good shots' time of peak and peak)
+and the trends a green band, the reference's mean ± std of that metric and channel, its
+median dashed.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+from wavedqm.analysis.shot_quality import MetricStats
 from wavedqm.analysis.shot_series import SHOT_INDEX, Envelope, Trace, TrendSeries
 from wavedqm.exporters.plots import (
     A4_LANDSCAPE_IN,
@@ -27,11 +33,14 @@ from wavedqm.exporters.plots import (
     LABEL_SIZE,
     PREVIOUS_COLOUR,
     PROBLEM_COLOUR,
+    REFERENCE_COLOUR,
     TICK_SIZE,
 )
 
 OVERLAY_PNG = "shot_overlay.png"
 TRENDS_PNG = "shot_trends.png"
+PeakBand = tuple[MetricStats, MetricStats]
+"""The reference's (time_of_peak, peak) distributions of one channel (s, channel units)."""
 TIME_METRICS = ("time_of_peak", "rise_time_10_90")
 """Metrics in s, drawn in µs or ms."""
 TIME_INTEGRALS = ("auc",)
@@ -75,8 +84,16 @@ def metric_scale(metric: str, values: np.ndarray) -> tuple[float, str]:
     return 1.0, metric
 
 
-def draw_overlay(ax: Axes, channel: str, traces: Sequence[Trace], env: Envelope | None) -> None:
+def draw_overlay(
+    ax: Axes, channel: str, traces: Sequence[Trace], env: Envelope | None,
+    peak: PeakBand | None = None,
+) -> None:  # fmt: skip
     factor, unit = _time_scale(traces)
+    if peak is not None:
+        t, y = peak
+        ax.errorbar([t.mean * factor], [y.mean], xerr=[_finite(t.std) * factor],
+                    yerr=[_finite(y.std)], color=REFERENCE_COLOUR, lw=1.6, capsize=4,
+                    marker="D", ms=4, zorder=5)  # fmt: skip
     if env is not None:  # over the earlier shots, under the latest
         ax.fill_between(
             env.t * factor, env.mean - env.std, env.mean + env.std,
@@ -102,25 +119,35 @@ def draw_overlay(ax: Axes, channel: str, traces: Sequence[Trace], env: Envelope 
         ax.text(0.5, 0.5, "no shots", transform=ax.transAxes, ha="center", va="center")
 
 
-def _legend(fig: Figure, latest: str) -> None:
+def _finite(x: float) -> float:
+    """A std for an error bar: 0 when undefined."""
+    return x if math.isfinite(x) else 0.0
+
+
+def _legend(fig: Figure, latest: str, reference: bool = False) -> None:
     handles = [
         Patch(color=CURRENT_COLOUR, alpha=0.35, label="good shots: mean ± std"),
         Line2D([], [], color=PREVIOUS_COLOUR, lw=0.8, label="earlier shots"),
         Line2D([], [], color=PROBLEM_COLOUR, lw=0.8, ls="--", label="flagged on this channel"),
         Line2D([], [], color="black", lw=1.3, label=f"latest shot ({latest})"),
     ]
-    fig.legend(handles=handles, loc="upper center", ncol=4, fontsize=TICK_SIZE, frameon=False,
+    if reference:
+        handles.append(Line2D([], [], color=REFERENCE_COLOUR, marker="D", ms=4, lw=1.6,
+                              label="reference peak: mean ± std"))  # fmt: skip
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=TICK_SIZE,
+               frameon=False,
                bbox_to_anchor=(0.5, 0.955))  # fmt: skip
 
 
 def overlay_figure(
-    series: str, channel: str, traces: Sequence[Trace], env: Envelope | None
-) -> Figure:
+    series: str, channel: str, traces: Sequence[Trace], env: Envelope | None,
+    peak: PeakBand | None = None,
+) -> Figure:  # fmt: skip
     fig = Figure(figsize=(10, 5.6))
     ax = fig.add_axes((0.08, 0.11, 0.9, 0.72))
-    draw_overlay(ax, channel, traces, env)
+    draw_overlay(ax, channel, traces, env, peak)
     fig.suptitle(f"Shots of {series}: {channel}", fontsize=13, weight="bold", y=0.99)
-    _legend(fig, traces[-1].shot_id if traces else "-")
+    _legend(fig, traces[-1].shot_id if traces else "-", peak is not None)
     return fig
 
 
@@ -130,9 +157,14 @@ def _grid(n: int) -> tuple[int, int]:
 
 
 def overlay_grid_figure(
-    series: str, overlays: Mapping[str, tuple[Sequence[Trace], Envelope | None]], title: str = ""
+    series: str,
+    overlays: Mapping[str, tuple[Sequence[Trace], Envelope | None]],
+    title: str = "",
+    peaks: Mapping[str, PeakBand | None] | None = None,
 ) -> Figure:
-    """Every channel's overlay on one A4-landscape page (also the Grafana image)."""
+    """Every channel's overlay on one A4-landscape page (also the Grafana image), with the
+    reference's peak of each channel in ``peaks`` (when not None)."""
+    peaks = peaks or {}
     fig = Figure(figsize=A4_LANDSCAPE_IN)
     rows, cols = _grid(max(1, len(overlays)))
     axes = fig.subplots(rows, cols, squeeze=False,
@@ -140,13 +172,13 @@ def overlay_grid_figure(
                                          hspace=0.45, wspace=0.18)).ravel()  # fmt: skip
     latest = "-"
     for ax, (channel, (traces, env)) in zip(axes, overlays.items(), strict=False):
-        draw_overlay(ax, channel, traces, env)
+        draw_overlay(ax, channel, traces, env, peaks.get(channel))
         latest = traces[-1].shot_id if traces else latest
     for ax in axes[len(overlays) :]:
         ax.set_axis_off()
     fig.suptitle(title or f"Shots of {series}: last shots against the good ones",
                  fontsize=14, weight="bold", y=0.99)  # fmt: skip
-    _legend(fig, latest)
+    _legend(fig, latest, any(p is not None for p in peaks.values()))
     return fig
 
 
@@ -160,8 +192,11 @@ def trends_figure(
     panels: Mapping[tuple[str, str], TrendSeries],
     metrics: Sequence[str],
     channels: Sequence[str],
+    bands: Mapping[tuple[str, str], MetricStats] | None = None,
 ) -> Figure:
-    """``panels[(metric, channel)]`` against ``x``: rows are metrics, columns channels."""
+    """``panels[(metric, channel)]`` against ``x``: rows are metrics, columns channels; the
+    reference's ``bands[(metric, channel)]`` (mean ± std, median dashed) behind them."""
+    bands = bands or {}
     fig = Figure(figsize=A4_LANDSCAPE_IN)
     rows, cols = max(1, len(metrics)), max(1, len(channels))
     axes = fig.subplots(rows, cols, squeeze=False,
@@ -177,6 +212,9 @@ def trends_figure(
                 ax.set_title(channel, fontsize=LABEL_SIZE, weight="bold")
             row = [p.y for (m, _), p in panels.items() if m == metric and p.y.size]
             factor, label = metric_scale(metric, np.concatenate(row) if row else np.array([]))
+            band = bands.get((metric, channel))
+            if band is not None:
+                _draw_band(ax, band, factor)
             if j == 0:
                 ax.set_ylabel(label, fontsize=TICK_SIZE)
             if i == rows - 1:
@@ -196,8 +234,23 @@ def trends_figure(
         Line2D([], [], ls="", marker="x", ms=5, color=PROBLEM_COLOUR, label="flagged channel"),
         Line2D([], [], ls="", marker="o", ms=8, mfc="none", mec="black", label="latest shot"),
     ]
-    fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=TICK_SIZE, frameon=False,
-               bbox_to_anchor=(0.5, 0.955))  # fmt: skip
+    if bands:
+        label = "reference good shots: mean ± std (dashed: median)"
+        handles.append(Patch(color=REFERENCE_COLOUR, alpha=0.25, label=label))
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=TICK_SIZE,
+               frameon=False, bbox_to_anchor=(0.5, 0.955))  # fmt: skip
     fig.suptitle(f"Shots of {series}: metrics against {_x_label(x)}", fontsize=14,
                  weight="bold", y=0.99)  # fmt: skip
     return fig
+
+
+def _draw_band(ax: Axes, band: MetricStats, factor: float) -> None:
+    """The reference's mean ± std (a band; a line when the std is undefined) and median."""
+    if math.isfinite(band.mean):
+        std = _finite(band.std)
+        if std > 0:
+            ax.axhspan((band.mean - std) * factor, (band.mean + std) * factor,
+                       color=REFERENCE_COLOUR, alpha=0.25, lw=0, zorder=1)  # fmt: skip
+        ax.axhline(band.mean * factor, color=REFERENCE_COLOUR, lw=0.8, zorder=1.1)
+    if math.isfinite(band.median):
+        ax.axhline(band.median * factor, color=REFERENCE_COLOUR, lw=0.9, ls="--", zorder=1.1)

@@ -5,7 +5,8 @@
   ``voxel_size_cm``, ``axes = "x,y,z"``, ``files`` (the files it holds), ``run``,
   ``hits_outside_grid``, ``hits_disabled``, ``hits_invalid_position``,
   ``hits_invalid_charge``, ``hits_in_grid``;
-- ``voxel_summary.txt``: the diagnostics in words (as seed 004's Phase 3 summary).
+- ``voxel_summary.txt``: the diagnostics in words (as seed 004's Phase 3 summary), and the
+  run's quality tests against the reference when one is in use.
 
 :func:`read_voxels` reads a ``voxels.h5`` back (for ``wavedqm voxels merge``).
 """
@@ -106,8 +107,26 @@ def _fmt(x: float, digits: int = 4) -> str:
     return "n/a" if not math.isfinite(x) else f"{x:.{digits}g}"
 
 
-def summary_text(v: VoxelArrays, d: VoxelDiagnostics) -> str:
-    """``voxel_summary.txt``: grid, hits by cause, hits per voxel, occupancy, dead regions."""
+def _quality_lines(quality: dict[str, Any] | None) -> list[str]:
+    """The ``quality`` section of the file's charge summary in words (none without tests)."""
+    if not quality or "tests" not in quality:
+        return []
+    lines = ["", f"Quality against reference {quality['reference']}: {quality['status']}"]
+    if quality.get("reason"):
+        lines.append(f"  not compared: {quality['reason']}")
+    for name, t in quality["tests"].items():
+        value = "n/a" if t["value"] is None else f"{t['value']:.4g}"
+        lines.append(f"  {name} ({t['quantity']} {t['kind']}): {value}, {t['status']}")
+    if quality.get("new_dead_box_cm"):
+        low, high = ([round(x, 1) for x in corner] for corner in quality["new_dead_box_cm"])
+        lines.append(f"  new dead region within {low} .. {high} cm")
+    return lines
+
+
+def summary_text(v: VoxelArrays, d: VoxelDiagnostics, quality: dict[str, Any] | None = None
+                 ) -> str:  # fmt: skip
+    """``voxel_summary.txt``: grid, hits by cause, hits per voxel, occupancy, dead regions,
+    and the ``quality`` section (of the file's charge summary) when the run was tested."""
     g = v.grid
     t = v.tallies
     pct = lambda x: _fmt(100 * x, 3)  # noqa: E731
@@ -125,6 +144,7 @@ def summary_text(v: VoxelArrays, d: VoxelDiagnostics) -> str:
         "",
         f"Occupied active voxels: {d.n_occupied} of {d.n_active} ({pct(d.occupied_ratio)} %)",
         f"Never hit (dead regions): {pct(d.dead_region_ratio)} % of the active volume",
+        *_quality_lines(quality),
         "",
         "Files:",
         *(f"  {name}" for name in v.files),
@@ -132,5 +152,7 @@ def summary_text(v: VoxelArrays, d: VoxelDiagnostics) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_summary_text(path: Path, v: VoxelArrays, d: VoxelDiagnostics) -> Path:
-    return atomic_write_text(path, summary_text(v, d))
+def write_summary_text(
+    path: Path, v: VoxelArrays, d: VoxelDiagnostics, quality: dict[str, Any] | None = None
+) -> Path:
+    return atomic_write_text(path, summary_text(v, d, quality))

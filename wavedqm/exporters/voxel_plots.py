@@ -4,6 +4,8 @@ Phase 3 visual checks (seed 004). Nothing here computes physics: the figures dra
 
 - :func:`occupancy_figure`: hits per voxel column projected on XY, XZ and YZ (log colour
   scale; voxels never hit are white), with the grid and the run's hit counts in the title;
+  with a reference in use, a second row: the run minus the reference scaled to the run's hits
+  (red: fewer hits than the reference, e.g. a new dead region; blue: more);
 - :func:`charge_figure`: mean charge per hit of each XY column (ke⁻), the profile of hits
   along the drift coordinate, and the histogram of hits per occupied voxel with its min /
   max / mean / median and the low-statistics and dead-region fractions.
@@ -17,6 +19,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
+from wavedqm.analysis.voxel_quality import OccupancyComparison
 from wavedqm.analysis.voxels import AXES, PROJECTIONS, Grid, VoxelDiagnostics
 from wavedqm.exporters.plots import A4_LANDSCAPE_IN, CURRENT_COLOUR, PROBLEM_COLOUR
 
@@ -38,33 +41,84 @@ def _title(fig: Figure, title: str, subtitle: str) -> None:
     fig.text(0.5, 0.955, subtitle, ha="center", va="top", fontsize=10, parse_math=False)
 
 
-def occupancy_figure(run: str, grid: Grid, n_files: int, d: VoxelDiagnostics) -> Figure:
-    """Occupancy projections XY / XZ / YZ (hits, log scale)."""
+def occupancy_figure(
+    run: str,
+    grid: Grid,
+    n_files: int,
+    d: VoxelDiagnostics,
+    comparison: OccupancyComparison | None = None,
+) -> Figure:
+    """Occupancy projections XY / XZ / YZ (hits, log scale); under them, with ``comparison``,
+    the run minus the reference's projections scaled to the run's hits."""
     fig = Figure(figsize=A4_LANDSCAPE_IN, layout="constrained")
     _title(fig, "Voxel occupancy (hits per projected column)", _subtitle(run, grid, n_files, d))
-    axes = fig.subplots(1, 3)
+    rows = fig.subplots(2 if comparison is not None else 1, 3, squeeze=False)
+    axes = rows[0]
     vmax = max(1, max(int(p.max()) for p in d.projections.values()))
     image = None
     for ax, (name, summed) in zip(axes, PROJECTIONS.items(), strict=True):
-        a, b = (i for i in range(3) if i != summed)
         counts = d.projections[name].astype(np.float64)
         counts[counts == 0] = np.nan  # never hit: white
-        image = ax.pcolormesh(
-            grid.edges(a),
-            grid.edges(b),
-            counts.T,
-            norm=LogNorm(1, vmax),
-            cmap="viridis",
-            rasterized=True,  # one image in the PDF, not a path per cell (0.9 s -> ms)
-        )
-        ax.set_xlabel(f"{AXES[a]} (cm)")
-        ax.set_ylabel(f"{AXES[b]} (cm)")
+        image = _projection(ax, grid, name, summed, counts, norm=LogNorm(1, vmax), cmap="viridis")
         ax.set_title(f"{name.upper()} (summed over {AXES[summed]})", fontsize=11)
-        ax.set_aspect("equal")
-        ax.set_facecolor("white")
+        if comparison is not None:
+            _outline(ax, grid, summed, comparison.new_dead.get(name))
     if image is not None:
         fig.colorbar(image, ax=list(axes), shrink=0.6, label="hits")
+    if comparison is not None:
+        _difference_row(fig, rows[1], grid, comparison)
     return fig
+
+
+def _projection(ax, grid: Grid, name: str, summed: int, values: np.ndarray, **style):
+    a, b = (i for i in range(3) if i != summed)
+    image = ax.pcolormesh(
+        grid.edges(a),
+        grid.edges(b),
+        values.T,
+        rasterized=True,  # one image in the PDF, not a path per cell (0.9 s -> ms)
+        **style,
+    )
+    ax.set_xlabel(f"{AXES[a]} (cm)")
+    ax.set_ylabel(f"{AXES[b]} (cm)")
+    ax.set_aspect("equal")
+    ax.set_facecolor("white")
+    return image
+
+
+def _outline(ax, grid: Grid, summed: int, mask: np.ndarray | None) -> None:
+    """The outline of the columns with a new dead region (black), when there are any (the
+    mask padded with one empty column all round, so that the outline closes at the edges)."""
+    if mask is None or not mask.any():
+        return
+    a, b = (i for i in range(3) if i != summed)
+
+    def centres(axis: int) -> np.ndarray:
+        c = grid.centres(axis)
+        step = grid.voxel_size_cm[axis]
+        return np.concatenate([[c[0] - step], c, [c[-1] + step]])
+
+    padded = np.pad(mask, 1).astype(float)
+    ax.contour(centres(a), centres(b), padded.T, levels=[0.5], colors="black", linewidths=1.6)
+
+
+def _difference_row(fig: Figure, axes, grid: Grid, c: OccupancyComparison) -> None:
+    """Run − scaled reference per projection (diverging, symmetric colour scale)."""
+    finite = [np.abs(v[np.isfinite(v)]) for v in c.difference.values()]
+    top = max([float(np.percentile(v, 99)) for v in finite if v.size] + [1.0])
+    image = None
+    for ax, (name, summed) in zip(axes, PROJECTIONS.items(), strict=True):
+        image = _projection(ax, grid, name, summed, c.difference[name], cmap="RdBu",
+                            vmin=-top, vmax=top)  # fmt: skip
+        ax.set_title(f"{name.upper()}: run − reference {c.reference} × {c.scale:.3g}",
+                     fontsize=10, parse_math=False)  # fmt: skip
+        _outline(ax, grid, summed, c.new_dead.get(name))
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), shrink=0.6,
+                     label="hits − reference (red: fewer than the reference)")  # fmt: skip
+    if any(m.any() for m in c.new_dead.values()):
+        fig.text(0.5, 0.002, "black outline: columns of the new dead region (dead-region test)",
+                 ha="center", va="bottom", fontsize=9)  # fmt: skip
 
 
 def charge_figure(run: str, grid: Grid, n_files: int, d: VoxelDiagnostics) -> Figure:

@@ -5,12 +5,14 @@ Per file: the hits are streamed in bounded chunks (:mod:`wavedqm.formats.charge`
 voxel kernel (:mod:`wavedqm.kernels.voxels`: count, ΣQ, Welford M2 per voxel; hits counted by
 cause), the file's accumulator is added to its run's (:mod:`wavedqm.processors.charge_runs`;
 persisted in the state folder, a reprocessed file replaces its own contribution), and the
-run's diagnostics (:mod:`wavedqm.analysis.voxels`) are written: ``OUT/voxels/<run>/voxels.h5``
-and ``voxel_summary.txt`` at once, the two PNGs on the plotting thread (with latest copies
-under ``OUT/images/``), two pages of the per-file PDF report, the ``charge`` section of the
-file's ``summary.json`` and the charge metrics. The grid is the configuration's
-(``[charge] origin_cm``, ``shape``, ``voxel_size_cm``) or the union of the file's
-``det_bounds`` cut in ``voxel_size_cm`` voxels.
+run's diagnostics (:mod:`wavedqm.analysis.voxels`) and, with a reference in use, the run's
+quality tests against the reference's voxel part (:mod:`wavedqm.processors.charge_quality`)
+are written: ``OUT/voxels/<run>/voxels.h5`` and ``voxel_summary.txt`` at once, the two PNGs on
+the plotting thread (with latest copies under ``OUT/images/``; the occupancy with the
+reference's beside it), two pages of the per-file PDF report, the ``charge`` section of the
+file's ``summary.json`` (with its ``quality``) and the charge metrics. The grid is the
+configuration's (``[charge] origin_cm``, ``shape``, ``voxel_size_cm``) or the union of the
+file's ``det_bounds`` cut in ``voxel_size_cm`` voxels.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import numba
 
+from wavedqm.analysis.voxel_quality import OccupancyComparison
 from wavedqm.analysis.voxels import (
     AXES,
     Grid,
@@ -32,6 +35,7 @@ from wavedqm.analysis.voxels import (
     grid_from_box,
 )
 from wavedqm.atomic import atomic_write_bytes
+from wavedqm.config import Config
 from wavedqm.constants import IMAGES_DIR, VOXELS_DIR
 from wavedqm.errors import InputFileError
 from wavedqm.exporters.charge_metrics import ChargeMetrics
@@ -59,6 +63,7 @@ from wavedqm.processors.base import (
     ProcessorContext,
     unwrap,
 )
+from wavedqm.processors.charge_quality import VoxelQualityStage
 from wavedqm.processors.charge_runs import (
     ChargeRuns,
     RunState,
@@ -101,6 +106,52 @@ VOXEL_BYTES = 32
 fill thread plus the run's and the output's."""
 
 
+def file_grid(cfg: Config, info: ChargeInfo, path: Path) -> Grid:
+    """The voxel grid of a file: the configuration's, or its ``det_bounds`` cut in voxels."""
+    c = cfg.charge
+    if c.origin_cm:
+        return Grid(tuple(c.origin_cm), tuple(c.voxel_size_cm), tuple(c.shape))  # type: ignore[arg-type]
+    if info.det_bounds is None:
+        raise InputFileError(path, "wrong_layout", NO_GRID, "geometry_info/det_bounds/data")
+    low, high = info.det_bounds.low, info.det_bounds.high
+    try:
+        grid = grid_from_box(low, high, c.voxel_size_cm)
+    except (ValueError, OverflowError) as err:
+        raise InputFileError(
+            path, "wrong_layout",
+            f"geometry_info/det_bounds {list(low)} .. {list(high)} cm gives no grid ({err})",
+            "finite detector bounds in cm",
+        ) from err  # fmt: skip
+    n_voxels = math.prod(grid.shape)
+    check_allocation(
+        path,
+        f"a voxel grid of {' x '.join(map(str, grid.shape))} voxels from its det_bounds",
+        n_voxels * VOXEL_BYTES * (numba.get_num_threads() + 2),
+        cfg.reader.max_allocation_bytes,
+    )
+    return grid
+
+
+def accumulate_file(cfg: Config, path: Path) -> tuple[ChargeInfo, Grid, VoxelAccumulator] | None:
+    """The file's hits in a fresh accumulator; None when it has no charge hits (used by the
+    processor and by ``wavedqm reference create``: touches no state)."""
+    with open_flow(path) as f:
+        try:
+            info = charge_info(f, path)
+        except H5_ERRORS as err:
+            raise data_error(path, err, "reading the charge readout's layout") from err
+        if info is None:
+            return None
+        grid = file_grid(cfg, info, path)
+        acc = new_accumulator(grid)
+        hits = hits_table(f, path)
+        assert hits is not None
+        for chunk in hit_chunks(hits, path, cfg.reader.chunk_bytes):
+            acc.fill(chunk.x, chunk.y, chunk.z, chunk.q, chunk.disabled)
+    acc.release_workspace()
+    return info, grid, acc
+
+
 class ChargeProcessor(BaseProcessor):
     name = "charge"
     formats = (FLOW,)
@@ -111,52 +162,18 @@ class ChargeProcessor(BaseProcessor):
         super().__init__(context)
         self.metrics = ChargeMetrics(context.registry)
         self.runs = ChargeRuns(VoxelStore(context.state_dir))
+        self.quality = VoxelQualityStage(context.cfg, context.state_dir, context.registry)
 
     def warm_up(self) -> None:
         """Compile (or load from numba's cache) the voxel fill and merge kernels."""
         warm_up_voxels()
 
     def grid(self, info: ChargeInfo, path: Path) -> Grid:
-        c = self.cfg.charge
-        if c.origin_cm:
-            return Grid(tuple(c.origin_cm), tuple(c.voxel_size_cm), tuple(c.shape))  # type: ignore[arg-type]
-        if info.det_bounds is None:
-            raise InputFileError(path, "wrong_layout", NO_GRID, "geometry_info/det_bounds/data")
-        low, high = info.det_bounds.low, info.det_bounds.high
-        try:
-            grid = grid_from_box(low, high, c.voxel_size_cm)
-        except (ValueError, OverflowError) as err:
-            raise InputFileError(
-                path, "wrong_layout",
-                f"geometry_info/det_bounds {list(low)} .. {list(high)} cm gives no grid ({err})",
-                "finite detector bounds in cm",
-            ) from err  # fmt: skip
-        n_voxels = math.prod(grid.shape)
-        check_allocation(
-            path,
-            f"a voxel grid of {' x '.join(map(str, grid.shape))} voxels from its det_bounds",
-            n_voxels * VOXEL_BYTES * (numba.get_num_threads() + 2),
-            self.cfg.reader.max_allocation_bytes,
-        )
-        return grid
+        return file_grid(self.cfg, info, path)
 
     def accumulate(self, path: Path) -> tuple[ChargeInfo, Grid, VoxelAccumulator] | None:
         """The file's hits in a fresh accumulator; None when it has no charge hits."""
-        with open_flow(path) as f:
-            try:
-                info = charge_info(f, path)
-            except H5_ERRORS as err:
-                raise data_error(path, err, "reading the charge readout's layout") from err
-            if info is None:
-                return None
-            grid = self.grid(info, path)
-            acc = new_accumulator(grid)
-            hits = hits_table(f, path)
-            assert hits is not None
-            for chunk in hit_chunks(hits, path, self.cfg.reader.chunk_bytes):
-                acc.fill(chunk.x, chunk.y, chunk.z, chunk.q, chunk.disabled)
-        acc.release_workspace()
-        return info, grid, acc
+        return accumulate_file(self.cfg, path)
 
     def prepare(self, path: Path) -> tuple[ChargeInfo, Grid, StoredVoxels] | None:
         """The file's accumulator, sparse (on a ``wavedqm reprocess`` worker: only occupied
@@ -200,10 +217,12 @@ class ChargeProcessor(BaseProcessor):
             list(state.files),
             _user_tallies(_tallies(state.acc)),
         )
+        quality, comparison = self.quality.evaluate(run, grid, active, drift, arrays.count)
+        quality_doc = self.quality.document(quality)
         run_dir = self.context.out_root / VOXELS_DIR / run_key(run)
         outputs = {
             "voxels": write_voxels(run_dir / VOXELS_FILE, arrays),
-            "voxel_summary": write_summary_text(run_dir / SUMMARY_FILE, arrays, diag),
+            "voxel_summary": write_summary_text(run_dir / SUMMARY_FILE, arrays, diag, quality_doc),
         }
         tallies = _tallies(acc)
         self.metrics.file_done(tallies)
@@ -211,21 +230,35 @@ class ChargeProcessor(BaseProcessor):
             run, diag.occupied_ratio, diag.dead_region_ratio, diag.hits_mean, len(state.files)
         )
         seconds = time.perf_counter() - started
-        document = {"charge": self._section(info, grid, run, acc, tallies, diag, seconds)}
+        section = self._section(info, grid, run, acc, tallies, diag, seconds)
+        section["quality"] = quality_doc
+        document = {"charge": section}
         plots = []
         pages = []
         n_files = len(state.files)
         if self.cfg.charge.plots:
             plots.append(
                 self.context.plots.submit(
-                    partial(draw_voxels, self.context.out_root, run, grid, n_files, diag, run_dir),
+                    partial(
+                        draw_voxels,
+                        self.context.out_root,
+                        run,
+                        grid,
+                        n_files,
+                        diag,
+                        run_dir,
+                        comparison,
+                    ),
                     key=f"voxels:{run}",
                 )
             )
             if self.cfg.output.reports:
                 n = len(state.files)
                 pages = [
-                    (f"Voxel occupancy, run {run}", partial(occupancy_figure, run, grid, n, diag)),
+                    (
+                        f"Voxel occupancy, run {run}",
+                        partial(occupancy_figure, run, grid, n, diag, comparison),
+                    ),
                     (f"Voxel charge, run {run}", partial(charge_figure, run, grid, n, diag)),
                 ]
         log.info(
@@ -243,7 +276,7 @@ class ChargeProcessor(BaseProcessor):
             plots=plots,
             pages=pages,
             seconds=seconds,
-            detail=(info, grid, acc, state, diag),
+            detail=(info, grid, acc, state, diag, quality),
         )
 
     @staticmethod
@@ -280,13 +313,24 @@ class ChargeProcessor(BaseProcessor):
 
 
 def draw_voxels(
-    out_root: Path, run: str, grid: Grid, n_files: int, d: VoxelDiagnostics, run_dir: Path
+    out_root: Path,
+    run: str,
+    grid: Grid,
+    n_files: int,
+    d: VoxelDiagnostics,
+    run_dir: Path,
+    comparison: OccupancyComparison | None = None,
 ) -> dict[str, Path]:
-    """The run's occupancy and charge PNGs, and their latest copies under ``OUT/images/`` (a
-    drawing job: a module function, so that it can run in another process)."""
+    """The run's occupancy (beside the reference's when one is in use) and charge PNGs, and
+    their latest copies under ``OUT/images/`` (a drawing job: a module function, so that it
+    can run in another process)."""
     latest = out_root / IMAGES_DIR
     written = {}
-    for name, builder in ((OCCUPANCY_PNG, occupancy_figure), (CHARGE_PNG, charge_figure)):
+    figures = (
+        (OCCUPANCY_PNG, partial(occupancy_figure, comparison=comparison)),
+        (CHARGE_PNG, charge_figure),
+    )
+    for name, builder in figures:
         data = figure_png(builder(run, grid, n_files, d))
         written[name] = atomic_write_bytes(run_dir / name, data)
         atomic_write_bytes(latest / name, data)

@@ -7,21 +7,23 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from wavedqm.analysis.ratag import FitResult
+from wavedqm.analysis.ratag import FitResult, RunConstants
 from wavedqm.config import Config
 from wavedqm.exporters.plotting import PlotQueue
 from wavedqm.exporters.s2_metrics import S2Metrics
 from wavedqm.formats.detect import WFM
-from wavedqm.formats.run_config import load_run_config
+from wavedqm.formats.run_config import SetOverrides, load_run_config
 from wavedqm.kernels.s2 import warm_up as s2_warm_up
 from wavedqm.processors.base import BaseProcessor, Outcome, ProcessorContext
 from wavedqm.processors.s2_engine import S2Engine, S2Options, SetOutcome
+from wavedqm.processors.s2_quality import S2QualityStage
 
 
-def s2_engine_from_config(
-    cfg: Config, metrics: S2Metrics | None, plots: PlotQueue | None = None
-) -> S2Engine:
-    """The S2 engine as ``cfg`` (sections ``s2`` and ``output``) describes it."""
+def s2_options_from_config(
+    cfg: Config,
+) -> tuple[S2Options, RunConstants | None, SetOverrides | None]:
+    """The S2 engine's options, run constants and set voltages as ``cfg`` (section ``s2``,
+    its ``run_config``) gives them (None: the defaults)."""
     s2 = cfg.s2
     options = S2Options(
         rerun_tolerance_us=s2.rerun_tolerance_us,
@@ -31,19 +33,27 @@ def s2_engine_from_config(
         min_fit_events=s2.min_fit_events,
         plots=s2.plots,
     )
-    constants, overrides = (None, None)
-    if s2.run_config:
-        run_config = load_run_config(Path(s2.run_config))
-        constants, overrides = run_config.constants, run_config.sets
-        options = replace(options, **run_config.fits)
+    if not s2.run_config:
+        return options, None, None
+    run_config = load_run_config(Path(s2.run_config))
+    return replace(options, **run_config.fits), run_config.constants, run_config.sets
+
+
+def s2_engine_from_config(
+    cfg: Config, metrics: S2Metrics | None, plots: PlotQueue | None = None
+) -> S2Engine:
+    """The S2 engine as ``cfg`` (sections ``s2``, ``output`` and ``quality``) describes it."""
+    options, constants, overrides = s2_options_from_config(cfg)
+    state_dir = Path(cfg.output.state_dir)
     return S2Engine(
         metrics,
         Path(cfg.output.dir),
-        Path(cfg.output.state_dir),
+        state_dir,
         constants,
         set_overrides=overrides,
         options=options,
         plots=plots,
+        quality=S2QualityStage(state_dir, cfg.quality.reference, cfg.quality.s2_tests, metrics),
     )
 
 

@@ -77,6 +77,7 @@ from wavedqm.kernels.s2 import S2Params
 from wavedqm.logs import get_logger
 from wavedqm.processors.s2_passes import analyse_file
 from wavedqm.processors.s2_publish import S2Publisher
+from wavedqm.processors.s2_quality import S2QualityStage
 from wavedqm.processors.s2_runs import RunContext, RunContexts, fit_settings
 
 log = get_logger(__name__)
@@ -169,7 +170,8 @@ class S2Engine:
     ``out_root/<run>/plots/``. ``state_dir``: per-set state in ``state_dir/s2/<run>/<set>.npz``.
     ``run_constants`` / ``set_overrides``: defaults for every run (``s2.run_config``); a run
     folder's ``run.toml`` overrides them for that run. ``plots``: the plotting thread to draw
-    on (None: one of its own, when ``options.plots``).
+    on (None: one of its own, when ``options.plots``). ``quality``: the tests of each set
+    against the reference in use (None: no tests; ``s2_results.json`` says "no_reference").
     """
 
     def __init__(
@@ -182,6 +184,7 @@ class S2Engine:
         set_overrides: SetOverrides | None = None,
         options: S2Options | None = None,
         plots: PlotQueue | None = None,
+        quality: S2QualityStage | None = None,
     ) -> None:
         self.metrics = metrics
         self.out_root = Path(out_root)
@@ -200,7 +203,7 @@ class S2Engine:
         o = self.options
         self.publisher = S2Publisher(
             self.out_root, metrics, self._plotter, o.params, o.rerun_tolerance_us,
-            o.validation_waveforms,
+            o.validation_waveforms, quality,
         )  # fmt: skip
 
     def close(self) -> None:

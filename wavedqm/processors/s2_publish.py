@@ -1,6 +1,8 @@
 """Publishing an S2 set or run: its files (``OUT/<run>/<set>/``, ``OUT/<run>/plots/``), its
-metrics (with how the set changed, :mod:`wavedqm.analysis.s2_trend`), its plots on the
-plotting thread (:mod:`wavedqm.processors.s2_engine`)."""
+metrics (with how the set changed, :mod:`wavedqm.analysis.s2_trend`), its quality tests
+against the reference run (:mod:`wavedqm.processors.s2_quality`: the ``quality`` section of
+``s2_results.json``, the reference drawn on the area histogram), its plots on the plotting
+thread (:mod:`wavedqm.processors.s2_engine`)."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from wavedqm.exporters.s2_metrics import S2Metrics
 from wavedqm.formats.detect import WFM_SUFFIX
 from wavedqm.kernels.s2 import S2Params
 from wavedqm.logs import get_logger
+from wavedqm.processors.s2_quality import NOT_TESTED, S2QualityStage
 
 log = get_logger(__name__)
 
@@ -66,6 +69,7 @@ class S2Publisher:
         params: S2Params,
         rerun_tolerance_us: float,
         validation_waveforms: int,
+        quality: S2QualityStage | None = None,
     ) -> None:
         self.out_root = Path(out_root)
         self.metrics = metrics
@@ -73,6 +77,8 @@ class S2Publisher:
         self.params = params
         self.rerun_tolerance_us = rerun_tolerance_us
         self.validation_waveforms = validation_waveforms
+        self.quality = quality
+        """The tests of each set against the reference (None: none, "no_reference")."""
         self._first_windows: dict[tuple[str, str], tuple[FilesSignature, s2_trend.FirstWindow]]
         self._first_windows = {}
         """Per set, its first window and the files that gave it (recomputed when they
@@ -148,8 +154,9 @@ class S2Publisher:
         p = self.params
         dt = state.files[0].dt_us if state.files else math.nan
         params = s2_files.s2_params_document(result, p, dt, self.rerun_tolerance_us, constants)
+        tested = NOT_TESTED if self.quality is None else self.quality.evaluate(state, result)
         outputs = s2_files.write_s2_results(
-            out, fr["area"], result.ion_fit, params, result.metadata
+            out, fr["area"], result.ion_fit, params, result.metadata, quality=tested.document()
         )
         events = s2_files.XrayEventLog(
             [Path(f.name).stem for f in state.files],
@@ -200,6 +207,7 @@ class S2Publisher:
                 self.plots_dir(state.run),
                 nbins,
                 p.n_pedestal_timing,
+                reference=tested.overlay,
             )
             plots.append(self.plotter.submit(job, key=f"set:{state.run}/{state.name}"))
         return outputs, plots

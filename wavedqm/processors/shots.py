@@ -5,10 +5,13 @@ sidecar is not there yet waits for it up to ``[shots] sidecar_wait_seconds``, th
 without): read (:mod:`wavedqm.formats.shots`), metrics and flags per channel
 (:mod:`wavedqm.analysis.shots` on :mod:`wavedqm.kernels.shots`), timing judged against the
 earlier clean shots of its series, the record and reduced traces kept in the state folder
-(:mod:`wavedqm.exporters.shot_store`), then ``OUT/<series>/<shot id>.json`` and
+(:mod:`wavedqm.exporters.shot_store`), the quality tests against the shots part of the
+reference run in use (:mod:`wavedqm.processors.shots_quality`: the JSON's ``quality`` section
+and the ``wavedqm_shots_quality_*`` metrics), then ``OUT/<series>/<shot id>.json`` and
 ``shot_metrics.csv`` at once and the metrics; on the plotting thread, the overlay PNG per
 channel, the trend PNGs (against the shot number and every control variable), the report
-(PDF + Markdown) and the latest overlay / trends under ``OUT/images/`` for Grafana. A series
+(PDF + Markdown; with a reference, its good shots' mean ± std on the trends and its peak on
+the overlays) and the latest overlay / trends under ``OUT/images/`` for Grafana. A series
 is the shot's folder (or ``[shots] folder_pattern``). No ``summary.json`` per file: the
 shot's own JSON is its summary.
 """
@@ -26,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from wavedqm import constants as C
+from wavedqm.analysis.shot_quality import ShotReference, peak_band, reference_bands
 from wavedqm.analysis.shot_series import (
     SHOT_INDEX,
     ShotRecord,
@@ -76,6 +80,7 @@ from wavedqm.processors.base import (
     unwrap,
 )
 from wavedqm.processors.charge_runs import run_of
+from wavedqm.processors.shots_quality import ShotQualityStage, quality_document
 
 log = get_logger(__name__)
 
@@ -94,6 +99,7 @@ class ShotProcessor(BaseProcessor):
         super().__init__(context)
         self.metrics = ShotMetrics(context.registry, self.cfg.shots.alert_streak)
         self.store = ShotStore(context.state_dir, keep_traces=self.cfg.shots.overlay_shots)
+        self.quality = ShotQualityStage(self.cfg, context.state_dir, context.registry)
         self._threads = ThreadPoolExecutor(
             max_workers=os.cpu_count() or 1, thread_name_prefix="shot-channels"
         )
@@ -138,11 +144,13 @@ class ShotProcessor(BaseProcessor):
         series_name = run_of(path.absolute(), self.cfg.shots.folder_pattern)
         series = self.store.series(series_name)
         record, references, traces = self.judge(measured, series)
+        quality = quality_document(self.quality.evaluate(record))
         self.store.put(series, record, traces)
         out_dir = self.context.out_root / run_key(series_name)
         records = series.ordered()
+        document = shot_document(record, series_name, references, quality)
         outputs = {
-            "shot": write_shot_json(out_dir, shot_document(record, series_name, references)),
+            "shot": write_shot_json(out_dir, document),
             "shot_metrics": write_metrics_csv(out_dir, records),
         }
         streaks = {name: flag_streak(records, name) for name in record.channels}
@@ -152,7 +160,7 @@ class ShotProcessor(BaseProcessor):
         log_event = log.warning if flags else log.info
         log_event(
             "shot_done", file=str(path), series=series_name, shot=record.shot_id,
-            flags=flags, seconds=round(seconds, 3),
+            flags=flags, quality=quality["status"], seconds=round(seconds, 3),
         )  # fmt: skip
         plots = []
         if self.context.batch:
@@ -160,7 +168,7 @@ class ShotProcessor(BaseProcessor):
         elif self.cfg.shots.plots:
             plots.append(self._submit_drawing(series, out_dir))
         return Outcome(
-            self.name, path, events=1, summary=self._line(record, series_name),
+            self.name, path, events=1, summary=self._line(record, series_name, quality),
             outputs=outputs, plots=plots, seconds=seconds, detail=record,
         )  # fmt: skip
 
@@ -181,7 +189,8 @@ class ShotProcessor(BaseProcessor):
             c: series.channel_traces(c, self.cfg.shots.overlay_shots)
             for c in channel_names(records)
         }  # a snapshot: the plotting thread never reads what the next shot changes
-        job = partial(draw_series, self.cfg, series.name, records, overlays, out_dir)
+        job = partial(draw_series, self.cfg, series.name, records, overlays, out_dir,
+                      self.quality.reference())  # fmt: skip
         return self.context.plots.submit(job, key=f"shots:{series.name}")
 
     def measure(self, shot: Shot) -> Measured:
@@ -215,24 +224,31 @@ class ShotProcessor(BaseProcessor):
         return record, references, traces
 
     @staticmethod
-    def _line(record: ShotRecord, series: str) -> str:
+    def _line(record: ShotRecord, series: str, quality: dict[str, Any]) -> str:
         flags = record.flags()
         text = "; ".join(f"{n}: {', '.join(f)}" for n, f in flags.items()) or "no flags"
-        return f"shot {record.shot_id} of {series}, {len(record.channels)} channels: {text}"
+        line = f"shot {record.shot_id} of {series}, {len(record.channels)} channels: {text}"
+        if quality.get("reference"):
+            failed = ", ".join(f"{f['channel']} {f['test']} {f['status']}"
+                               for f in quality.get("failed", []))  # fmt: skip
+            line += f"; quality vs {quality['reference']}: {quality['status']}"
+            line += f" ({failed})" if failed else ""
+        return line
 
 
 def draw_series(
     cfg: Config, series_name: str, records: list[ShotRecord], traces: dict[str, list[Trace]],
-    out_dir: Path,
+    out_dir: Path, reference: ShotReference | None = None,
 ) -> dict[str, Path]:  # fmt: skip
     """A series' overlays, trends and report (a drawing job: a module function, so that it
-    can run in another process)."""
+    can run in another process); with the shots part of the reference in use, its good shots'
+    mean ± std of each metric on the trends and of the peak on the overlays."""
     shots_cfg = cfg.shots
     channels = list(traces)
     overlays = {c: (tr, envelope(tr)) for c, tr in traces.items()}
     written: dict[str, Path] = {}
     for channel, (traces, env) in overlays.items():
-        fig = overlay_figure(series_name, channel, traces, env)
+        fig = overlay_figure(series_name, channel, traces, env, peak_band(reference, channel))
         name = overlay_png_name(channel)
         written[name] = atomic_write_bytes(out_dir / name, figure_png(fig))
     xs = [SHOT_INDEX, *control_names(records)]
@@ -241,13 +257,15 @@ def draw_series(
 
     def trends_builder(x: str) -> object:
         panels = {(m, c): trend(records, c, m, x) for m in metrics for c in channels}
-        return trends_figure(series_name, x, panels, metrics, channels)
+        bands = reference_bands(reference, metrics, channels)
+        return trends_figure(series_name, x, panels, metrics, channels, bands)
 
     for x in xs:
         name = trends_png_name(x)
         written[name] = atomic_write_bytes(out_dir / name, figure_png(trends_builder(x)))
     latest = Path(cfg.output.dir) / IMAGES_DIR
-    grid = partial(overlay_grid_figure, series_name, overlays)
+    peaks = {c: peak_band(reference, c) for c in channels}
+    grid = partial(overlay_grid_figure, series_name, overlays, peaks=peaks)
     atomic_write_bytes(latest / OVERLAY_PNG, figure_png(grid()))
     by_shot = (out_dir / trends_png_name(SHOT_INDEX)).read_bytes()
     atomic_write_bytes(latest / TRENDS_PNG, by_shot)

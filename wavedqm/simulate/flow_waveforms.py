@@ -178,11 +178,14 @@ class _Channels:
 
 
 def _channels(rng: np.random.Generator, faults: ChannelFaults) -> _Channels:
+    """The detector's channels: every channel's baseline and noise are drawn first, the same
+    whatever the faults (a reference made from a good run of the same detector seed matches
+    the healthy channels of a faulty run), then each fault's own parameters."""
     shape = (C.LIGHT_N_ADCS, C.LIGHT_N_CHANNELS)
     baseline = rng.uniform(*BASELINE_RANGE, size=shape)
+    sigma = rng.uniform(*NOISE_RANGE, size=shape)
     off = faults.mask("baseline_off")
     baseline[off] = rng.uniform(*BASELINE_OFF_RANGE, size=int(off.sum()))
-    sigma = rng.uniform(*NOISE_RANGE, size=shape)
     pickup_amp = np.zeros(shape)
     pickup_omega = np.zeros(shape)
     noisy = faults.mask("noisy")
