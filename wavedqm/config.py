@@ -227,14 +227,7 @@ def _validate_quality(obj: QualityConfig) -> None:
                 f"{where}.kind: {test.kind!r} (expected for {test.quantity} one of: "
                 f"{', '.join(kinds)})"
             )
-        (wl, wh), (el, eh) = test.warning, test.error
-        if not (el <= wl <= wh <= eh):
-            raise ConfigError(
-                f"{where}: warning {[wl, wh]} must lie inside error {[el, eh]} "
-                "(ok inside warning, warning inside error, error outside)"
-            )
-        if test.min_events < 1:
-            raise ConfigError(f"{where}.min_events: {test.min_events} (expected at least 1)")
+        _validate_thresholds(where, test)
     for field_name, kind in (
         ("s2_tests", "s2"),
         ("shot_tests", "shots"),
@@ -259,6 +252,11 @@ def _validate_kind_test(
         raise ConfigError(
             f"{where}.kind: {test.kind!r} (expected for {test.quantity} one of: {', '.join(kinds)})"
         )
+    _validate_thresholds(where, test)
+
+
+def _validate_thresholds(where: str, test: QualityTestConfig) -> None:
+    """Nested intervals (ok inside ``warning`` inside ``error``) and ``min_events`` ≥ 1."""
     (wl, wh), (el, eh) = test.warning, test.error
     if not (el <= wl <= wh <= eh):
         raise ConfigError(

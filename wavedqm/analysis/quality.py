@@ -42,6 +42,7 @@ from wavedqm.analysis.quality_stats import (
     ks_pvalue,
     rate_sigmas,
 )
+from wavedqm.analysis.ratag_fields import json_bounds, json_num
 from wavedqm.analysis.reference import LightReference
 from wavedqm.analysis.stats import shift_in_sigmas
 from wavedqm.config import QualityConfig, QualityTestConfig
@@ -112,9 +113,9 @@ class QualityResult:
                     "adc": int(adc),
                     "channel": int(channel),
                     "status": C.QUALITY_STATUS_NAMES[code],
-                    "value": _num(test.value[adc, channel]),
-                    "warning": _bounds(test.warning),
-                    "error": _bounds(test.error),
+                    "value": json_num(test.value[adc, channel]),
+                    "warning": json_bounds(test.warning),
+                    "error": json_bounds(test.error),
                     "alert_masked": bool(self.alert_masked[adc, channel]),
                 })  # fmt: skip
         rows.sort(key=lambda r: (r["status"] != "error", r["test"], r["adc"], r["channel"]))
@@ -131,14 +132,14 @@ class QualityResult:
                 t.name: {
                     "quantity": t.quantity,
                     "kind": t.kind,
-                    "warning": _bounds(t.warning),
-                    "error": _bounds(t.error),
+                    "warning": json_bounds(t.warning),
+                    "error": json_bounds(t.error),
                     "channels": t.counts(self.monitored),
                 }
                 for t in self.tests
             },
             CHANNELS_FAILING: {
-                "value": _num(self.channels_failing),
+                "value": json_num(self.channels_failing),
                 "warning": [0.0, warn],
                 "error": [0.0, err],
                 "status": C.QUALITY_STATUS_NAMES[self.channels_failing_status],
@@ -149,17 +150,6 @@ class QualityResult:
             },
             "failed": self.failed(),
         }
-
-
-def _num(x: float) -> float | None:
-    """JSON-ready: None for NaN and ±inf (JSON has neither)."""
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
-def _bounds(interval: tuple[float, float]) -> list[float | None]:
-    """An interval for JSON: an open end (±inf) as None."""
-    return [_num(interval[0]), _num(interval[1])]
 
 
 def _value(test: QualityTestConfig, light: LightResult, ref: LightReference) -> np.ndarray:

@@ -34,6 +34,11 @@ def json_num(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def json_bounds(interval: tuple[float, float]) -> list[float | None]:
+    """An interval for JSON: an open end (±inf) as None."""
+    return [json_num(interval[0]), json_num(interval[1])]
+
+
 # --------------------------------------------------------------------------------------------
 # run constants and set names
 

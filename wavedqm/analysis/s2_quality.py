@@ -39,7 +39,7 @@ from wavedqm.analysis.quality_stats import (
     ks_pvalue,
     profile_levels,
 )
-from wavedqm.analysis.ratag_fields import json_num
+from wavedqm.analysis.ratag_fields import json_bounds, json_num
 
 KIND = "s2"
 """The reference section's kind (``STATE/references/s2/<name>.npz``)."""
@@ -331,8 +331,8 @@ class S2TestOutcome:
             "quantity": self.quantity,
             "kind": self.kind,
             "value": json_num(self.value),
-            "warning": [json_num(self.warning[0]), json_num(self.warning[1])],
-            "error": [json_num(self.error[0]), json_num(self.error[1])],
+            "warning": json_bounds(self.warning),
+            "error": json_bounds(self.error),
             "status": C.QUALITY_STATUS_NAMES[self.status],
             **({"reason": self.reason} if self.reason else {}),
         }

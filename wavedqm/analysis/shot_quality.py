@@ -33,6 +33,7 @@ import numpy as np
 
 from wavedqm import constants as C
 from wavedqm.analysis.quality_stats import grade, profile_levels
+from wavedqm.analysis.ratag_fields import json_bounds, json_num
 
 if TYPE_CHECKING:  # not imported at run time: the configuration imports this module
     from wavedqm.analysis.shot_series import ShotRecord
@@ -84,8 +85,8 @@ class MetricStats:
     median: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"count": self.count, "mean": _num(self.mean), "std": _num(self.std),
-                "median": _num(self.median)}  # fmt: skip
+        return {"count": self.count, "mean": json_num(self.mean), "std": json_num(self.std),
+                "median": json_num(self.median)}  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -245,7 +246,7 @@ class ChannelTest:
 
     def to_dict(self) -> dict[str, Any]:
         ref = None if self.reference is None else self.reference.to_dict()
-        return {"measured": _num(self.measured), "value": _num(self.value),
+        return {"measured": json_num(self.measured), "value": json_num(self.value),
                 "status": C.QUALITY_STATUS_NAMES[self.status], "reference": ref}  # fmt: skip
 
 
@@ -281,9 +282,9 @@ class ShotQualityResult:
         """Each (test, channel) with a warning or an error, errors first."""
         rows = [
             {"test": t.name, "quantity": t.quantity, "kind": t.kind, "channel": channel,
-             "status": C.QUALITY_STATUS_NAMES[ct.status], "value": _num(ct.value),
-             "measured": _num(ct.measured), "warning": _bounds(t.warning),
-             "error": _bounds(t.error)}
+             "status": C.QUALITY_STATUS_NAMES[ct.status], "value": json_num(ct.value),
+             "measured": json_num(ct.measured), "warning": json_bounds(t.warning),
+             "error": json_bounds(t.error)}
             for t in self.tests for channel, ct in t.channels.items()
             if ct.status >= C.QUALITY_WARNING
         ]  # fmt: skip
@@ -297,8 +298,8 @@ class ShotQualityResult:
             "reference_shots": self.reference_shots,
             "status": C.QUALITY_STATUS_NAMES[self.status],
             "tests": {
-                t.name: {"quantity": t.quantity, "kind": t.kind, "warning": _bounds(t.warning),
-                         "error": _bounds(t.error), "min_events": t.min_events,
+                t.name: {"quantity": t.quantity, "kind": t.kind, "warning": json_bounds(t.warning),
+                         "error": json_bounds(t.error), "min_events": t.min_events,
                          "channels": {c: ct.to_dict() for c, ct in t.channels.items()}}
                 for t in self.tests
             },
@@ -361,13 +362,3 @@ def peak_band(
     if t is None or y is None or not t.count or not y.count:
         return None
     return t, y
-
-
-def _num(x: float) -> float | None:
-    """JSON-ready: None for NaN and ±inf."""
-    x = float(x)
-    return x if math.isfinite(x) else None
-
-
-def _bounds(interval: tuple[float, float]) -> list[float | None]:
-    return [_num(interval[0]), _num(interval[1])]

@@ -36,6 +36,7 @@ import numpy as np
 
 from wavedqm import constants as C
 from wavedqm.analysis.quality_stats import chi2_homogeneity, grade, ks_pvalue
+from wavedqm.analysis.ratag_fields import json_bounds, json_num
 from wavedqm.analysis.voxel_windows import (
     block_counts,
     bounding_box_cm,
@@ -145,9 +146,9 @@ class VoxelReference:
             "voxel_size_cm": list(self.grid.voxel_size_cm),
             "active_voxels": int(self.active.sum()),
             "drift_axis": AXES[self.drift_axis],
-            "occupied_ratio": _num(self.occupied_ratio),
-            "dead_region_ratio": _num(self.dead_region_ratio),
-            "mean_hits_per_occupied": _num(self.hits_mean),
+            "occupied_ratio": json_num(self.occupied_ratio),
+            "dead_region_ratio": json_num(self.dead_region_ratio),
+            "mean_hits_per_occupied": json_num(self.hits_mean),
         }
 
     def encode(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -234,9 +235,9 @@ class VoxelTestOutcome:
         return {
             "quantity": self.quantity,
             "kind": self.kind,
-            "value": _num(self.value),
-            "warning": _bounds(self.warning),
-            "error": _bounds(self.error),
+            "value": json_num(self.value),
+            "warning": json_bounds(self.warning),
+            "error": json_bounds(self.error),
             "status": C.QUALITY_STATUS_NAMES[self.status],
             **({"reason": self.reason} if self.reason else {}),
         }
@@ -286,22 +287,12 @@ class VoxelQualityResult:
             "status": C.QUALITY_STATUS_NAMES[self.status],
             **({"reason": self.reason} if self.reason else {}),
             "window_voxels": None if w is None else list(w),
-            "dead_region_ratio": _num(self.dead_region_ratio),
-            "reference_dead_region_ratio": _num(self.reference_dead_region_ratio),
+            "dead_region_ratio": json_num(self.dead_region_ratio),
+            "reference_dead_region_ratio": json_num(self.reference_dead_region_ratio),
             "new_dead_box_cm": self.new_dead_box_cm,
             "tests": {t.name: t.to_dict() for t in self.tests},
             "failed": [t.name for t in self.failed()],
         }
-
-
-def _num(x: float) -> float | None:
-    """JSON-ready: None for NaN and ±inf."""
-    x = float(x)
-    return x if np.isfinite(x) else None
-
-
-def _bounds(interval: tuple[float, float]) -> list[float | None]:
-    return [_num(interval[0]), _num(interval[1])]
 
 
 def mismatch(ref: VoxelReference, grid: Grid, active: np.ndarray, drift_axis: int) -> str:
